@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gdm-bootstrap-v1
-SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# Development mode: .dev/gnuradio/gdm links to python/gdm, and gnuradio's extend_path picks it up.
+export PYTHONPATH := $(CURDIR)/.dev$(if $(PYTHONPATH),:$(PYTHONPATH))
 export GRC_BLOCKS_PATH := $(CURDIR)/grc
 # Headless Qt for the GUI example and matplotlib.
 export QT_QPA_PLATFORM := offscreen
@@ -27,10 +28,10 @@ $(STAMP): /usr/bin/gnuradio-config-info requirements.txt
 
 # Development mode: the source tree imports as gnuradio.gdm and `gr-gdm` runs, without installing.
 dev: $(STAMP)
-	mkdir -p $(SITE)/gnuradio
-	ln -sfn $(CURDIR)/python/gdm $(SITE)/gnuradio/gdm
-	install -m 755 apps/gr-gdm $(VENV)/bin/gr-gdm
-	sed -i '1s|.*|#!$(CURDIR)/$(PY)|' $(VENV)/bin/gr-gdm
+	mkdir -p .dev/gnuradio
+	ln -sfn ../../python/gdm .dev/gnuradio/gdm
+	printf '#!/bin/sh\nPYTHONPATH="$(CURDIR)/.dev$${PYTHONPATH:+:$$PYTHONPATH}" GRC_BLOCKS_PATH="$(CURDIR)/grc$${GRC_BLOCKS_PATH:+:$$GRC_BLOCKS_PATH}" exec "$(CURDIR)/$(PY)" "$(CURDIR)/apps/gr-gdm" "$$@"\n' > $(VENV)/bin/gr-gdm
+	chmod 755 $(VENV)/bin/gr-gdm
 
 bootstrap: dev
 

@@ -1,0 +1,186 @@
+"""Schmidl-Cox timing and CFO synchronisation on continuous multi-antenna streams.
+
+Works chunk by chunk on an unbounded stream with frames back to back or separated by gaps:
+1. coarse timing: the half-symbol autocorrelation metric |P|^2 / (E1 E2), summed over receive
+   antennas, crossing ``threshold``; the plateau maximum gives the fractional CFO (|cfo| < one
+   subcarrier spacing);
+2. fine timing: cross-correlation with the known preamble after CFO removal, combined over
+   antennas; the earliest arrival within ``first_path_db`` of the peak marks the frame start, so
+   the channel seen afterwards starts at delay ~0 rather than at its strongest path;
+3. the preamble halves give the noise variance (their difference is noise only);
+4. CP removal + FFT of the n_sym symbols, with the FFT window ``backoff`` samples early inside the
+   CP and the resulting phase ramp removed.
+Non-finite input samples are zeroed; frames overlapping them are flagged, never silently decoded.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..frame import FrameSpec
+from .modem import fft_symbols, preamble_time
+
+
+@dataclasses.dataclass
+class SyncFrame:
+    index: int  # running count of frames emitted by this synchronizer
+    sample_offset: int  # absolute stream index of the preamble start
+    cfo_hz: float
+    noise_var: float  # per resource element
+    snr_db: float
+    grid: np.ndarray  # complex64 [n_rx, n_sym, fft_len], fft-shifted
+    nonfinite: bool = False
+
+    def tag(self) -> dict:
+        return dict(index=self.index, sample_offset=self.sample_offset, cfo_hz=self.cfo_hz,
+                    snr_db=self.snr_db, noise_var=self.noise_var, nonfinite=self.nonfinite)
+
+
+class FrameSynchronizer:
+    def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.3,
+                 backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 8192):
+        if n_rx < 1:
+            raise ValueError(f"n_rx must be >= 1, got {n_rx}")
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        self.spec, self.n_rx = spec, n_rx
+        self.threshold, self.first_path = threshold, 10 ** (first_path_db / 10)
+        self.backoff = min(backoff, spec.cp_len // 2)
+        self.L = spec.fft_len // 2
+        self.chunk = search_chunk
+        self._pre = preamble_time(spec)[spec.cp_len:]  # body, fft_len samples
+        self._buf = np.zeros((n_rx, 0), np.complex64)
+        self._bad = np.zeros(0, bool)
+        self._base = 0  # absolute index of _buf[:, 0]
+        self._pos = 0  # absolute index where the next search starts
+        self.frames_emitted = 0
+        self.detections_rejected = 0  # preamble-like metric that failed verification
+        self.nonfinite_samples = 0
+        k = np.arange(spec.fft_len) - spec.fft_len // 2
+        self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / spec.fft_len).astype(np.complex64)
+
+    # ---- stream interface --------------------------------------------------------------
+    def push(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.complex64)
+        if x.ndim != 2 or x.shape[0] != self.n_rx:
+            raise ValueError(f"expected samples [n_rx={self.n_rx}, N], got shape {x.shape}")
+        bad = ~np.isfinite(x).all(axis=0)
+        if bad.any():
+            x = np.where(np.isfinite(x), x, 0).astype(np.complex64)
+            self.nonfinite_samples += int(bad.sum())
+        self._buf = np.concatenate([self._buf, x], axis=1)
+        self._bad = np.concatenate([self._bad, bad])
+
+    @property
+    def buffered_end(self) -> int:
+        return self._base + self._buf.shape[1]
+
+    def pop_frames(self) -> list[SyncFrame]:
+        out = []
+        spec = self.spec
+        need = spec.frame_len + spec.symbol_len + 2 * spec.cp_len  # a whole frame after detection
+        while True:
+            avail = self.buffered_end - self._pos - need - 2 * self.L
+            if avail <= 0:
+                break
+            n = min(avail, self.chunk)
+            d = self._detect(self._pos, n)
+            if d is None:
+                self._pos += n
+                continue
+            frame = self._acquire(d)
+            if frame is None:
+                self.detections_rejected += 1
+                self._pos = d + spec.symbol_len  # skip this plateau
+                continue
+            out.append(frame)
+            # Next preamble may follow immediately: resume a little before the frame end.
+            self._pos = frame.sample_offset + spec.frame_len - spec.cp_len
+        self._trim()
+        return out
+
+    def flush(self) -> list[SyncFrame]:
+        """End of stream: pad with zeros so a final frame that is complete gets emitted."""
+        self.push(np.zeros((self.n_rx, self.spec.frame_len + 4 * self.spec.symbol_len), np.complex64))
+        return self.pop_frames()
+
+    # ---- internals ---------------------------------------------------------------------
+    def _view(self, start: int, n: int) -> np.ndarray:
+        i = start - self._base
+        return self._buf[:, i:i + n]
+
+    def _metric(self, start: int, n: int):
+        L = self.L
+        r = self._view(start, n + 2 * L).astype(np.complex128)
+        prod = np.conj(r[:, :-L]) * r[:, L:]  # [rx, n + L]
+        e = np.abs(r) ** 2
+
+        def window(a):
+            c = np.concatenate([np.zeros(a.shape[:-1] + (1,), a.dtype), np.cumsum(a, -1)], -1)
+            return c[..., L:L + n] - c[..., :n]
+
+        P = window(prod).sum(0)
+        E1 = window(e[:, :-L]).sum(0)
+        E2 = window(e[:, L:]).sum(0)
+        M = np.abs(P) ** 2 / np.maximum(E1 * E2, 1e-30)
+        return M, P
+
+    def _detect(self, start: int, n: int):
+        M, _ = self._metric(start, n)
+        hits = np.flatnonzero(M > self.threshold)
+        return None if hits.size == 0 else start + int(hits[0])
+
+    def _acquire(self, d0: int) -> SyncFrame | None:
+        spec, L = self.spec, self.L
+        # Plateau: the metric stays high for about cp_len samples; take its maximum.
+        M, P = self._metric(d0, spec.symbol_len)
+        m = int(np.argmax(M))
+        eps = np.angle(P[m]) / np.pi  # CFO in subcarrier spacings
+        cfo = eps * spec.subcarrier_spacing
+        # Fine timing on the preamble body: candidates around the coarse estimate.
+        lo = d0 + m - spec.cp_len - L // 4
+        cand = np.arange(2 * spec.cp_len + L // 2 + 1)
+        win = self._view(lo, cand.size + spec.fft_len)
+        if win.shape[1] < cand.size + spec.fft_len:
+            return None
+        rot = np.exp(-2j * np.pi * cfo * np.arange(win.shape[1]) / spec.sample_rate)
+        w = win * rot
+        seg = np.lib.stride_tricks.sliding_window_view(w, spec.fft_len, axis=1)[:, :cand.size]
+        C = (np.abs(seg @ np.conj(self._pre)) ** 2).sum(0)
+        peak = int(np.argmax(C))
+        energy = (np.abs(seg[:, peak]) ** 2).sum() * (np.abs(self._pre) ** 2).sum()
+        if energy <= 0 or C[peak] / energy < 0.5 * self.threshold:
+            return None  # metric plateau without our preamble (noise, interference)
+        early = np.flatnonzero(C[max(0, peak - spec.cp_len):peak + 1] >= self.first_path * C[peak])
+        body = lo + max(0, peak - spec.cp_len) + int(early[0])
+        start = body - spec.cp_len
+        # Noise from the two identical halves of the preamble body.
+        pb = self._view(body, spec.fft_len) * np.exp(
+            -2j * np.pi * cfo * (np.arange(spec.fft_len) + body - start) / spec.sample_rate)
+        h1, h2 = pb[:, :L], pb[:, L:]
+        noise_var = float(np.mean(np.abs(h2 - h1) ** 2) / 2)
+        sig = max(float(np.mean(np.abs(pb) ** 2)) - noise_var, 1e-12)
+        noise_var = max(noise_var, 1e-9)
+        snr_db = 10 * np.log10(sig * spec.fft_len / spec.n_occ / noise_var)
+        # Data symbols: CFO removed with the phase referenced to the frame start.
+        s0 = start + spec.symbol_len + spec.cp_len - self.backoff
+        idx = np.arange(spec.n_sym)[:, None] * spec.symbol_len + np.arange(spec.fft_len)
+        span = self._view(s0, int(idx[-1, -1]) + 1)
+        t = (idx + s0 - start) / spec.sample_rate
+        bodies = span[:, idx] * np.exp(-2j * np.pi * cfo * t).astype(np.complex64)
+        grid = fft_symbols(bodies, spec) * self._backoff_fix
+        i0 = start - self._base
+        bad = bool(self._bad[max(i0, 0):i0 + spec.frame_len].any())
+        frame = SyncFrame(self.frames_emitted, int(start), float(cfo), noise_var, float(snr_db),
+                          grid.astype(np.complex64), bad)
+        self.frames_emitted += 1
+        return frame
+
+    def _trim(self) -> None:
+        keep_from = self._pos - 4 * self.spec.symbol_len
+        drop = keep_from - self._base
+        if drop > 0:
+            self._buf = self._buf[:, drop:]
+            self._bad = self._bad[drop:]
+            self._base += drop

@@ -1,0 +1,14 @@
+"""Additive white Gaussian noise at a per-resource-element SNR (see frame.py for the convention)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def noise_var_for_snr(snr_db) -> np.ndarray | float:
+    return 10 ** (-np.asarray(snr_db, float) / 10)
+
+
+def complex_noise(rng: np.random.Generator, shape, var) -> np.ndarray:
+    var = np.asarray(var, float)
+    n = rng.standard_normal((*shape, 2)).astype(np.float32).view(np.complex64)[..., 0]
+    return (n * np.sqrt(var / 2)).astype(np.complex64)
