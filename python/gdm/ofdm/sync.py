@@ -139,8 +139,8 @@ class FrameSynchronizer:
         eps = np.angle(P[m]) / np.pi  # CFO in subcarrier spacings
         cfo = eps * spec.subcarrier_spacing
         # Fine timing on the preamble body: candidates around the coarse estimate.
-        lo = d0 + m - spec.cp_len - L // 4
-        cand = np.arange(2 * spec.cp_len + L // 2 + 1)
+        lo = max(d0 + m - spec.cp_len - L // 4, self._base)
+        cand = np.arange(d0 + m + spec.cp_len + L // 4 + 1 - lo)
         win = self._view(lo, cand.size + spec.fft_len)
         if win.shape[1] < cand.size + spec.fft_len:
             return None

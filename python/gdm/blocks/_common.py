@@ -1,0 +1,66 @@
+"""Shared glue for the GNU Radio wrappers: spec from block parameters, tags, PMT conversion."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pmt
+
+from ..frame import FrameSpec
+
+FRAME_TAG = pmt.intern("gdm_frame")
+NOISE_TAG = pmt.intern("gdm_noise_var")
+TX_FRAME_TAG = pmt.intern("gdm_tx_frame")
+
+log = logging.getLogger("gnuradio.gdm")
+
+
+def make_spec(preset: str, n_tx: int = 1, modulation: str | None = None) -> FrameSpec:
+    over = {"n_tx": int(n_tx)}
+    if modulation:
+        over["modulation"] = modulation
+    return FrameSpec.preset(preset, **over)
+
+
+def check_ports(block: str, n_rx: int, n_tx: int) -> None:
+    if int(n_rx) < 1 or int(n_tx) < 1:
+        raise ValueError(f"{block}: n_rx and n_tx must be >= 1, got n_rx={n_rx}, n_tx={n_tx}")
+
+
+def to_pmt(obj):
+    """Python/numpy -> PMT, recursively (dicts become PMT dicts, arrays uniform vectors)."""
+    if isinstance(obj, dict):
+        d = pmt.make_dict()
+        for k, v in obj.items():
+            d = pmt.dict_add(d, pmt.intern(str(k)), to_pmt(v))
+        return d
+    if isinstance(obj, np.ndarray):
+        if obj.dtype == np.complex128:
+            obj = obj.astype(np.complex64)
+        elif obj.dtype == np.float64:
+            obj = obj.astype(np.float32)
+        return pmt.to_pmt(np.ascontiguousarray(obj.reshape(-1)))
+    if isinstance(obj, (bytes, bytearray)):
+        return pmt.init_u8vector(len(obj), list(obj))
+    if isinstance(obj, (np.integer,)):
+        return pmt.from_long(int(obj))
+    if isinstance(obj, (np.floating,)):
+        return pmt.from_double(float(obj))
+    if isinstance(obj, (bool, np.bool_)):
+        return pmt.from_bool(bool(obj))
+    return pmt.to_pmt(obj)
+
+
+def from_pmt(p):
+    return pmt.to_python(p)
+
+
+def frame_tags(block, port: int, start: int, n: int) -> dict[int, dict]:
+    """gdm_frame tags on input ``port`` within [nitems_read, +n) -> {relative offset: dict}."""
+    base = block.nitems_read(port)
+    tags = block.get_tags_in_window(port, 0, n, FRAME_TAG)
+    return {int(t.offset - base): from_pmt(t.value) for t in tags}
+
+
+def pdu(meta: dict, data: bytes | np.ndarray):
+    return pmt.cons(to_pmt(meta), to_pmt(np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray)) else data))

@@ -1,0 +1,113 @@
+"""channel_estimator: n_rx frame-aligned grids -> H per OFDM symbol, vlen n_rx*n_tx*fft_len."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from .. import estimation
+from ..sim.grid import ChannelConfig
+from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_tags, log, make_spec, to_pmt
+
+CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
+
+
+class channel_estimator(gr.sync_block):
+    """Estimates the channel of every frame with a named method (``estimation.names()``),
+    switchable while running with ``set_method``. Output layout per symbol: [rx][tx][carrier]
+    over fft-shifted bins (zero outside the occupied carriers). Frames are processed in batches
+    of whatever whole frames are available; ``gdm_frame`` tags pass through and each frame gets
+    ``gdm_noise_var``. Frames flagged non-finite are not estimated (zeros out, flag kept).
+    ``chan_taps=True`` also emits GNU Radio's ``ofdm_sync_chan_taps`` tag (first tx/rx, fft_len
+    taps) for use ahead of digital.ofdm_frame_equalizer_vcvc. ``publish_csi`` publishes every
+    estimate on ``csi`` as {index, H} for link_stats."""
+
+    def __init__(self, preset="nr72", n_rx=2, n_tx=1, method="ls_interp", profile="TDL-A",
+                 delay_spread=30e-9, doppler=0.0, chan_taps=False, publish_csi=True, options=None):
+        check_ports("channel_estimator", n_rx, n_tx)
+        self.spec = make_spec(preset, n_tx)
+        self.n_rx, self.n_tx = int(n_rx), int(n_tx)
+        F = self.spec.fft_len
+        gr.sync_block.__init__(self, "gdm_channel_estimator", [(np.complex64, F)] * self.n_rx,
+                               [(np.complex64, self.n_rx * self.n_tx * F)])
+        self.set_output_multiple(self.spec.n_sym)
+        self.set_tag_propagation_policy(gr.TPP_DONT)
+        self.config = ChannelConfig(profile, float(delay_spread), float(doppler))
+        self.options = dict(options or {})
+        self.chan_taps, self.publish_csi = bool(chan_taps), bool(publish_csi)
+        self._cache: dict[str, estimation.Estimator] = {}
+        self._lock = threading.Lock()
+        self.method = None
+        self.set_method(method)
+        self.frames = 0
+        self.frames_flagged = 0
+        self.frames_untagged = 0
+        self.message_port_register_out(pmt.intern("csi"))
+
+    def _build(self, method):
+        if method not in estimation.names():
+            raise ValueError(f"channel_estimator: unknown method {method!r}; valid methods: "
+                             f"{', '.join(estimation.names())}")
+        opts = dict(self.options.get(method, {}))
+        if method == "genie":
+            opts.setdefault("config", self.config)
+        return estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
+
+    def set_method(self, method: str) -> None:
+        method = str(method)
+        with self._lock:
+            if method not in self._cache:
+                self._cache[method] = self._build(method)
+            self.method = method
+
+    def work(self, input_items, output_items):
+        S, F, spec = self.spec.n_sym, self.spec.fft_len, self.spec
+        n = len(output_items[0]) // S * S
+        B = n // S
+        if B == 0:
+            return 0
+        tags = frame_tags(self, 0, 0, n)
+        Y = np.stack([np.asarray(x[:n]).reshape(B, S, F)[..., spec.occupied_bins] for x in input_items], 1)
+        nv = np.full(B, np.nan)
+        flagged = np.zeros(B, bool)
+        for b in range(B):
+            t = tags.get(b * S)
+            if t is None:
+                self.frames_untagged += 1
+                continue
+            nv[b] = t.get("noise_var", np.nan)
+            flagged[b] = bool(t.get("nonfinite", False))
+        with self._lock:
+            est = self._cache[self.method]
+        H = np.zeros((B, self.n_rx, self.n_tx, S, spec.n_occ), np.complex64)
+        good = ~flagged
+        if good.any():
+            nvg = nv[good]
+            if np.isnan(nvg).any():
+                from ..estimation import estimate_noise_var
+                nvg = np.where(np.isnan(nvg), estimate_noise_var(Y[good], spec), nvg)
+            nv[good] = nvg
+            H[good] = est.estimate(Y[good], nvg)
+        self.frames += B
+        self.frames_flagged += int(flagged.sum())
+        out = output_items[0][:n].reshape(B, S, self.n_rx, self.n_tx, F)
+        out[:] = 0
+        out[..., spec.occupied_bins] = H.transpose(0, 3, 1, 2, 4)
+        base = self.nitems_written(0)
+        for b in range(B):
+            off = base + b * S
+            t = tags.get(b * S, {"index": None})
+            self.add_item_tag(0, off, FRAME_TAG, to_pmt(t))
+            self.add_item_tag(0, off, NOISE_TAG, pmt.from_double(float(nv[b])))
+            if self.chan_taps:
+                self.add_item_tag(0, off, CHAN_TAPS_TAG, to_pmt(out[b, 0, 0, 0].copy()))
+            if self.publish_csi and t.get("index") is not None:
+                self.message_port_pub(pmt.intern("csi"), to_pmt({
+                    "index": int(t["index"]), "method": self.method, "H": H[b]}))
+        return n
+
+    def stats(self) -> dict:
+        return dict(frames=self.frames, flagged=self.frames_flagged, untagged=self.frames_untagged,
+                    method=self.method)

@@ -1,0 +1,123 @@
+"""LinkScorer: matches transmitted frames, channel truth, channel estimates and decoder reports
+of a live link and accumulates PER, BER, EVM and NMSE. Pure Python; the link_stats block and the
+numpy link share it. Memory is bounded: unmatched entries older than ``window`` frames are
+evicted and counted."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from ..frame import FrameSpec
+from ..ofdm import framing
+from ..sim.channel import align_truth
+
+
+class _Bounded(collections.OrderedDict):
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.evicted = limit, 0
+
+    def put(self, k, v):
+        self[k] = v
+        while len(self) > self.limit:
+            self.popitem(last=False)
+            self.evicted += 1
+
+
+class LinkScorer:
+    def __init__(self, spec: FrameSpec, window: int = 4096, lag: int = 64):
+        self.spec, self.lag = spec, lag
+        self._pending: collections.deque = collections.deque()  # reports waiting for csi/truth
+        self.tx = _Bounded(window)
+        self.truth = _Bounded(window)  # seq -> (arrival, cfo, H)
+        self.arrivals = _Bounded(window)  # arrival -> seq
+        self.csi = _Bounded(window)
+        self.sent = 0
+        self.detected = self.ok = self.header_errors = self.crc_errors = self.flagged = 0
+        self.unmatched = 0  # decoded frames we could not attribute to a transmitted frame
+        self.bit_errors = self.bits = 0
+        self.err_pow = self.h_pow = 0.0
+        self.nmse_frames = 0
+        self._evm = []
+
+    def add_tx(self, seq: int, payload: bytes):
+        self.sent += 1
+        self.tx.put(int(seq), bytes(payload))
+
+    def add_truth(self, seq: int, arrival: int, cfo_hz: float, H: np.ndarray):
+        self.truth.put(int(seq), (int(arrival), float(cfo_hz), np.asarray(H)))
+        self.arrivals.put(int(arrival), int(seq))
+
+    def add_csi(self, index: int, H: np.ndarray):
+        self.csi.put(int(index), np.asarray(H))
+
+    def _match(self, rep: dict):
+        off = rep.get("sample_offset")
+        if off is not None and self.arrivals:
+            for arr in (off + d for d in sorted(range(-self.spec.cp_len, self.spec.cp_len + 1), key=abs)):
+                if arr in self.arrivals:
+                    return self.arrivals[arr]
+        return rep.get("seq") if rep.get("header_ok") else None
+
+    def add_rx(self, rep: dict):
+        """Decoder report of one frame. Scoring waits ``lag`` frames so that the matching
+        truth and estimate messages, which travel separately, have arrived."""
+        self._pending.append(rep)
+        self._settle(self.lag)
+
+    def _settle(self, keep: int):
+        while len(self._pending) > keep:
+            self._score(self._pending.popleft())
+
+    def _score(self, rep: dict):
+        self.detected += 1
+        if rep.get("reason") == "non-finite input":
+            self.flagged += 1
+        self.ok += bool(rep.get("crc_ok"))
+        if rep.get("header_ok") is False and rep.get("reason") != "non-finite input":
+            self.header_errors += 1
+        elif rep.get("header_ok") and not rep.get("crc_ok"):
+            self.crc_errors += 1
+        if rep.get("evm_db") is not None:
+            self._evm.append(10 ** (rep["evm_db"] / 10))
+        seq = self._match(rep)
+        if seq is None or seq not in self.tx:
+            self.unmatched += 1
+            return
+        if rep.get("bits") is not None:
+            ref = framing.pack_frame(self.tx[seq], seq, self.spec.bits_per_frame)
+            got = np.unpackbits(np.asarray(rep["bits"], np.uint8))[: ref.size]
+            self.bit_errors += int(np.count_nonzero(got != ref))
+            self.bits += ref.size
+        idx = rep.get("index")
+        if seq in self.truth and idx in self.csi:
+            arrival, cfo, H = self.truth.pop(seq)
+            self.arrivals.pop(arrival, None)
+            Hs = align_truth(H, self.spec, rep["sample_offset"] - arrival, cfo, rep.get("cfo_hz") or 0.0)
+            Hh = self.csi.pop(idx)
+            self.err_pow += float(np.sum(np.abs(Hh - Hs) ** 2))
+            self.h_pow += float(np.sum(np.abs(Hs) ** 2))
+            self.nmse_frames += 1
+
+    def summary(self) -> dict:
+        self._settle(0)
+        sent = self.sent or None
+        db = (lambda x: float(10 * np.log10(x)) if x and x > 0 else None)
+        return {
+            "frames_sent": sent,
+            "frames_detected": self.detected,
+            "frames_ok": self.ok,
+            "frames_lost": (self.sent - self.ok) if sent else None,
+            "per": (1 - self.ok / self.sent) if sent else None,
+            "header_errors": self.header_errors,
+            "crc_errors": self.crc_errors,
+            "flagged": self.flagged,
+            "unmatched": self.unmatched,
+            "ber": self.bit_errors / self.bits if self.bits else None,
+            "bits": self.bits,
+            "evm_db": db(np.mean(self._evm)) if self._evm else None,
+            "nmse_db": db(self.err_pow / self.h_pow) if self.h_pow else None,
+            "nmse_frames": self.nmse_frames,
+            "evicted": self.tx.evicted + self.truth.evicted + self.csi.evicted,
+        }
