@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 
 MODULATIONS = {"bpsk": 1, "qpsk": 2, "16qam": 4, "64qam": 6}
+FECS = ("none", "ldpc12")
 
 PRESETS: dict[str, dict] = {
     # 15 kHz spacing at 1.92 Msps; DMRS-like pilots on symbols 2 and 11 across all carriers.
@@ -36,7 +37,7 @@ PRESETS: dict[str, dict] = {
         fft_len=64, cp_len=16, sample_rate=1e6,
         occupied=[*range(-26, 0), *range(1, 27)],
         n_sym=12, pilot_symbols=None, pilot_carriers=[-21, -7, 7, 21],
-        modulation="qpsk", seed=0x6D64,
+        modulation="qpsk", seed=0x6D64, fec="none",
     ),
 }
 
@@ -58,6 +59,7 @@ class FrameSpec:
     modulation: str = "16qam"
     n_tx: int = 1
     seed: int = 0x6D64
+    fec: str = "ldpc12"  # "none" or "ldpc12" (rate-1/2 repeat-accumulate LDPC, see ofdm/fec.py)
 
     def __post_init__(self):
         occ = tuple(int(k) for k in self.occupied)
@@ -77,6 +79,8 @@ class FrameSpec:
             problems.append(f"occupied carriers must lie in [-{self.fft_len // 2}, {self.fft_len // 2})")
         if self.modulation not in MODULATIONS:
             problems.append(f"unknown modulation {self.modulation!r}; valid: {', '.join(MODULATIONS)}")
+        if self.fec not in FECS:
+            problems.append(f"unknown fec {self.fec!r}; valid: {', '.join(FECS)}")
         if self.n_tx not in (1, 2, 4):
             problems.append(f"n_tx must be 1, 2 or 4, got {self.n_tx}")
         if self.pilot_symbols is not None and not all(0 <= s < self.n_sym for s in self.pilot_symbols):
@@ -183,7 +187,13 @@ class FrameSpec:
 
     @property
     def bits_per_frame(self) -> int:
+        """Coded (channel) bits per frame."""
         return self.n_data * self.bits_per_symbol * self.n_tx
+
+    @property
+    def info_bits_per_frame(self) -> int:
+        """Bits before FEC: header + payload + CRC + padding."""
+        return self.bits_per_frame if self.fec == "none" else self.bits_per_frame // 2
 
     @cached_property
     def _pilot_sequence(self) -> np.ndarray:
@@ -205,4 +215,4 @@ class FrameSpec:
     def describe(self) -> str:
         return (f"{self.name}: fft {self.fft_len}, cp {self.cp_len}, {self.n_occ} carriers, "
                 f"{self.n_sym} symbols, {self.modulation}, n_tx {self.n_tx}, "
-                f"{self.sample_rate / 1e6:g} Msps, {self.bits_per_frame} bits/frame")
+                f"{self.sample_rate / 1e6:g} Msps, fec {self.fec}, {self.info_bits_per_frame} info bits/frame")

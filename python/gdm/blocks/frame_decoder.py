@@ -5,7 +5,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from ..ofdm.transceiver import decode
+from ..ofdm.transceiver import decode_batch
 from ._common import check_ports, frame_tags, log, make_spec, pdu, to_pmt
 
 
@@ -38,19 +38,23 @@ class frame_decoder(gr.sync_block):
         V = np.asarray(input_items[self.n_tx][:n]).reshape(B, S, self.n_tx, K).transpose(0, 2, 1, 3)
         tags = frame_tags(self, 0, 0, n)
         c = self.counters
+        metas, flagged = [], np.zeros(B, bool)
         for b in range(B):
             t = tags.get(b * S)
             c["frames"] += 1
             if t is None:
                 c["untagged"] += 1
                 t = {}
-            meta = {"index": t.get("index"), "sample_offset": t.get("sample_offset"),
-                    "cfo_hz": t.get("cfo_hz"), "snr_db": t.get("snr_db")}
-            if t.get("nonfinite"):
+            flagged[b] = bool(t.get("nonfinite"))
+            metas.append({"index": t.get("index"), "sample_offset": t.get("sample_offset"),
+                          "cfo_hz": t.get("cfo_hz"), "snr_db": t.get("snr_db")})
+        decoded = iter(decode_batch(X[~flagged], V[~flagged], spec)) if (~flagged).any() else iter(())
+        for b, meta in enumerate(metas):
+            if flagged[b]:
                 c["flagged"] += 1
                 self._report({**meta, "header_ok": False, "crc_ok": False, "reason": "non-finite input"})
                 continue
-            d = decode(X[b], V[b], spec)
+            d = next(decoded)
             c["ok"] += d.crc_ok
             c["header_errors"] += not d.header_ok
             c["crc_errors"] += d.header_ok and not d.crc_ok
@@ -58,7 +62,7 @@ class frame_decoder(gr.sync_block):
             if d.crc_ok:
                 self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
                                                                 d.payload))
-            self._report({**meta, "bits": np.packbits(d.bits)})
+            self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})
         return n
 
     def _report(self, meta):

@@ -26,7 +26,7 @@ class ofdm_tx(gr.sync_block):
         self.spec = make_spec(preset, n_tx, modulation)
         if mode not in ("random", "pdu"):
             raise ValueError(f"ofdm_tx: mode must be 'random' or 'pdu', got {mode!r}")
-        cap = framing.max_payload_bytes(self.spec.bits_per_frame)
+        cap = framing.max_payload_bytes(self.spec.info_bits_per_frame)
         if not 0 <= payload_len <= cap:
             raise ValueError(f"ofdm_tx: payload_len must be in [0, {cap}] bytes for {self.spec.describe()}")
         if gap < 0 or n_frames < 0:
@@ -50,7 +50,7 @@ class ofdm_tx(gr.sync_block):
             log.warning("ofdm_tx: dropped a PDU whose payload is not a u8vector")
             return
         payload = bytes(pmt.u8vector_elements(data))
-        cap = framing.max_payload_bytes(self.spec.bits_per_frame)
+        cap = framing.max_payload_bytes(self.spec.info_bits_per_frame)
         if len(payload) > cap:
             log.warning("ofdm_tx: dropped a %d-byte PDU, frame capacity is %d bytes", len(payload), cap)
             return

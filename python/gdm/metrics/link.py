@@ -1,5 +1,5 @@
 """LinkScorer: matches transmitted frames, channel truth, channel estimates and decoder reports
-of a live link and accumulates PER, BER, EVM and NMSE. Pure Python; the link_stats block and the
+of a live link and accumulates PER, BER (information bits after FEC, and raw channel bits before it), EVM and NMSE. Pure Python; the link_stats block and the
 numpy link share it. Memory is bounded: unmatched entries older than ``window`` frames are
 evicted and counted."""
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 
 from ..frame import FrameSpec
 from ..ofdm import framing
+from ..ofdm.transceiver import encode_bits
 from ..sim.channel import align_truth
 
 
@@ -36,7 +37,8 @@ class LinkScorer:
         self.sent = 0
         self.detected = self.ok = self.header_errors = self.crc_errors = self.flagged = 0
         self.unmatched = 0  # decoded frames we could not attribute to a transmitted frame
-        self.bit_errors = self.bits = 0
+        self.bit_errors = self.bits = 0  # information bits after FEC
+        self.raw_bit_errors = self.raw_bits = 0  # channel bits, hard decisions before FEC
         self.err_pow = self.h_pow = 0.0
         self.nmse_frames = 0
         self._evm = []
@@ -86,10 +88,15 @@ class LinkScorer:
             self.unmatched += 1
             return
         if rep.get("bits") is not None:
-            ref = framing.pack_frame(self.tx[seq], seq, self.spec.bits_per_frame)
+            ref = framing.pack_frame(self.tx[seq], seq, self.spec.info_bits_per_frame)
             got = np.unpackbits(np.asarray(rep["bits"], np.uint8))[: ref.size]
             self.bit_errors += int(np.count_nonzero(got != ref))
             self.bits += ref.size
+        if rep.get("raw_bits") is not None:
+            ref = encode_bits(framing.pack_frame(self.tx[seq], seq, self.spec.info_bits_per_frame), self.spec)
+            got = np.unpackbits(np.asarray(rep["raw_bits"], np.uint8))[: ref.size]
+            self.raw_bit_errors += int(np.count_nonzero(got != ref))
+            self.raw_bits += ref.size
         idx = rep.get("index")
         if seq in self.truth and idx in self.csi:
             arrival, cfo, H = self.truth.pop(seq)
@@ -116,6 +123,7 @@ class LinkScorer:
             "unmatched": self.unmatched,
             "ber": self.bit_errors / self.bits if self.bits else None,
             "bits": self.bits,
+            "raw_ber": self.raw_bit_errors / self.raw_bits if self.raw_bits else None,
             "evm_db": db(np.mean(self._evm)) if self._evm else None,
             "nmse_db": db(self.err_pow / self.h_pow) if self.h_pow else None,
             "nmse_frames": self.nmse_frames,

@@ -20,8 +20,9 @@ CRC_BYTES = 4
 OVERHEAD_BYTES = HEADER_BYTES + CRC_BYTES
 
 
-def max_payload_bytes(bits_per_frame: int) -> int:
-    return max(0, bits_per_frame // 8 - OVERHEAD_BYTES)
+def max_payload_bytes(n_bits: int) -> int:
+    """Payload capacity of a frame carrying n_bits information bits."""
+    return max(0, n_bits // 8 - OVERHEAD_BYTES)
 
 
 @lru_cache(maxsize=8)
@@ -33,17 +34,17 @@ def _crc16(data: bytes) -> int:
     return binascii.crc_hqx(data, 0xFFFF)
 
 
-def pack_frame(payload: bytes, seq: int, bits_per_frame: int) -> np.ndarray:
-    """uint8 bits [bits_per_frame] for one frame."""
-    cap = max_payload_bytes(bits_per_frame)
+def pack_frame(payload: bytes, seq: int, n_bits: int) -> np.ndarray:
+    """uint8 information bits [n_bits] of one frame."""
+    cap = max_payload_bytes(n_bits)
     if len(payload) > cap:
         raise ValueError(f"payload of {len(payload)} bytes exceeds the frame capacity of {cap} bytes")
     hdr = struct.pack("<HH", len(payload), seq & 0xFFFF)
     body = hdr + struct.pack("<H", _crc16(hdr)) + payload + struct.pack("<I", zlib.crc32(payload))
     bits = np.unpackbits(np.frombuffer(body, np.uint8))
-    out = np.zeros(bits_per_frame, np.uint8)
+    out = np.zeros(n_bits, np.uint8)
     out[: bits.size] = bits
-    return out ^ _scrambler(bits_per_frame)
+    return out ^ _scrambler(n_bits)
 
 
 @dataclasses.dataclass
