@@ -9,6 +9,12 @@ only, an upper reference).
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 
 from ..frame import FrameSpec
@@ -19,9 +25,32 @@ from .base import Estimator, pilot_ls, register
 def sample_covariance(spec: FrameSpec, source: ChannelConfig | ChannelMix, n: int = 8000,
                       seed: int = 1234, timing_jitter: float | None = None) -> np.ndarray:
     """Sample covariance [n_sym*n_occ]^2 of one link's effective channel, from ``n`` generated
-    realisations of a config or a mix."""
+    realisations of a config or a mix. Cached on disk (it takes seconds to generate)."""
+    key = json.dumps([spec.replace(n_tx=1, modulation="qpsk", fec="none").to_dict(), type(source).__name__,
+                      dataclasses.asdict(source), n, seed, timing_jitter], sort_keys=True, default=str)
+    path = cache_dir() / f"cov-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
+    if path.exists():
+        try:
+            return np.load(path).astype(np.complex128) * spec.tx_amplitude ** 2
+        except (OSError, ValueError):
+            pass  # unreadable cache entry: regenerate
+    R = _sample_covariance(spec.replace(n_tx=1), source, n, seed, timing_jitter)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, R.astype(np.complex64))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # read-only home: just no cache
+    return R * spec.tx_amplitude ** 2
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GDM_CACHE_DIR", Path.home() / ".cache" / "gr-gdm"))
+
+
+def _sample_covariance(single: FrameSpec, source, n, seed, timing_jitter) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    single = spec.replace(n_tx=1)
     if isinstance(source, ChannelMix):
         jitter = source.timing_jitter if timing_jitter is None else timing_jitter
         configs = source.sample(rng, n)
@@ -30,7 +59,7 @@ def sample_covariance(spec: FrameSpec, source: ChannelConfig | ChannelMix, n: in
         configs = [source] * n
     H = grid_channels(single, configs, rng=rng, timing_jitter=jitter)[:, 0, 0]
     X = H.reshape(n, -1).astype(np.complex128)
-    return (X.T @ X.conj()) / n * spec.tx_amplitude ** 2
+    return (X.T @ X.conj()) / n
 
 
 class _Linear(Estimator):
