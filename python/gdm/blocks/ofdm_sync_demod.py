@@ -17,7 +17,7 @@ class ofdm_sync_demod(gr.basic_block):
     input are flagged (nonfinite=True) and counted. A frame cut off by the end of the stream is
     counted in ``frames_truncated`` and logged at stop."""
 
-    def __init__(self, preset="nr72", n_rx=2, threshold=0.3, max_pending=64):
+    def __init__(self, preset="nr72", n_rx=2, threshold=0.12):
         check_ports("ofdm_sync_demod", n_rx, 1)
         self.spec = make_spec(preset)
         self.n_rx = int(n_rx)
@@ -25,7 +25,6 @@ class ofdm_sync_demod(gr.basic_block):
                                 [(np.complex64, self.spec.fft_len)] * self.n_rx)
         self.sync = FrameSynchronizer(self.spec, self.n_rx, threshold=float(threshold))
         self._out: collections.deque = collections.deque()
-        self.max_pending = int(max_pending)
         self.set_output_multiple(self.spec.n_sym)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.frames_flagged = 0

@@ -42,7 +42,7 @@ class SyncFrame:
 
 
 class FrameSynchronizer:
-    def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.3,
+    def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.12,
                  backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 8192,
                  pilot_cfo: bool = True):
         if n_rx < 1:

@@ -33,8 +33,11 @@ class StreamChannel:
         self.update, self.pre = int(update), int(pre)
         self.coarse = 8  # update blocks between exact fading evaluations
         self._rng = np.random.default_rng(seed)
+        # One long realisation: equal-amplitude sinusoids keep its time-average power at 1; a
+        # static channel is one draw of Rayleigh fading instead.
         self.fading = TapFading(self.profile, doppler, n_rx, n_tx, np.random.default_rng([seed, 1]),
-                                rx_corr=rx_corr, tx_corr=tx_corr)
+                                n_sin=32 if doppler > 0 else 16, rx_corr=rx_corr, tx_corr=tx_corr,
+                                ergodic=doppler > 0)
         self.set_snr(snr_db)
         d = self.profile.delays * self.fs + self.timing_offset  # tap delays in samples
         self.K = 2 * self.pre + int(np.ceil(d.max())) + 1

@@ -1,9 +1,14 @@
 """Time-varying tap gains: sum-of-sinusoids Rayleigh fading with a Jakes (Clarke) spectrum,
 optional specular LOS tap, and Kronecker antenna correlation.
 
-Each tap of each rx/tx pair is g(t) = sum_m c_m exp(j 2 pi fd cos(a_m) t) with c_m ~ CN(0, 1/M)
-and a_m uniform: the gain is exactly complex Gaussian at any instant (so fd = 0 gives proper
-block Rayleigh fading) and its autocorrelation approaches J0(2 pi fd tau) as M grows.
+Each tap of each rx/tx pair is g(t) = sum_m c_m exp(j 2 pi fd cos(a_m) t) with a_m uniform and
+either
+- c_m ~ CN(0, 1/M) (default): the gain is exactly complex Gaussian across realisations, right
+  for batches of independent frames (training data, fd = 0 block fading); or
+- |c_m| = 1/sqrt(M) with uniform phases (``ergodic=True``): every single realisation has unit
+  time-average power and a near-Rayleigh envelope over time, right for one long stream, where a
+  random-amplitude sum would fix a random power offset for the whole run.
+The autocorrelation approaches J0(2 pi fd tau) as M grows.
 """
 from __future__ import annotations
 
@@ -33,15 +38,18 @@ class TapFading:
 
     def __init__(self, profile: TapProfile, doppler_hz, n_rx: int, n_tx: int,
                  rng: np.random.Generator, batch: int = 1, n_sin: int = 16,
-                 rx_corr: float = 0.0, tx_corr: float = 0.0):
+                 rx_corr: float = 0.0, tx_corr: float = 0.0, ergodic: bool = False):
         self.profile, self.n_rx, self.n_tx, self.B = profile, n_rx, n_tx, batch
         self.fd = np.broadcast_to(np.asarray(doppler_hz, float), (batch,)).copy()
         if np.any(self.fd < 0):
             raise ValueError("doppler must be >= 0 Hz")
         L = profile.delays.size
         shape = (batch, n_rx, n_tx, L, n_sin)
-        self.c = ((rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
-                  / np.sqrt(2 * n_sin)).astype(np.complex128)
+        if ergodic:
+            self.c = np.exp(2j * np.pi * rng.uniform(0, 1, shape)) / np.sqrt(n_sin)
+        else:
+            self.c = ((rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+                      / np.sqrt(2 * n_sin)).astype(np.complex128)
         self.w = 2 * np.pi * self.fd[:, None, None, None, None] * np.cos(
             rng.uniform(0, 2 * np.pi, shape))
         amp = np.sqrt(profile.powers)

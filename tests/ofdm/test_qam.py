@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from gnuradio.gdm.ofdm import qam
+
+
+@pytest.mark.parametrize("mod,k", [("qpsk", 2), ("16qam", 4), ("64qam", 6)])
+def test_unit_power_gray_and_roundtrip(mod, k):
+    pts = qam.constellation(mod)
+    assert np.isclose(np.mean(np.abs(pts) ** 2), 1)
+    # Gray: nearest neighbours differ in exactly one bit
+    d = np.abs(pts[:, None] - pts[None])
+    dmin = np.min(d[d > 1e-6])
+    for i, j in zip(*np.nonzero(np.isclose(d, dmin))):
+        assert bin(i ^ j).count("1") == 1
+    bits = np.random.default_rng(0).integers(0, 2, 600 * k)
+    _, hb = qam.hard_decision(qam.bits_to_symbols(bits, mod), mod)
+    assert (hb.reshape(-1) == bits).all()
+
+
+def test_soft_demap_sign_and_scale():
+    bits = np.random.default_rng(1).integers(0, 2, 4000)
+    y = qam.bits_to_symbols(bits, "16qam")
+    llr = qam.soft_demap(y, 0.1, "16qam").reshape(-1)
+    assert ((llr < 0) == bits.astype(bool)).all()
+    llr2 = qam.soft_demap(y, 0.2, "16qam").reshape(-1)
+    assert np.allclose(llr2, llr / 2, rtol=1e-5)
+
+
+def test_bad_modulation_lists_valid_names():
+    with pytest.raises(ValueError, match="qpsk"):
+        qam.constellation("256qam")
