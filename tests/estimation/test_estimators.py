@@ -50,4 +50,19 @@ def test_registry_errors_name_valid_estimators():
     with pytest.raises(ValueError, match=r"\[B, 1, 14, 72\]"):
         estimation.make("ls", SPEC).estimate(np.zeros((2, 1, 14, 64)))
     with pytest.raises(ValueError, match="genie needs the true channel config"):
-        estimation.make("genie", SPEC)
+        estimation.make("genie", SPEC).estimate(np.zeros((1, 1, 14, 72)), 1.0)
+
+
+def test_fast_genie_equals_full_covariance_lmmse():
+    from gnuradio.gdm.estimation.lmmse import LMMSE
+    from gnuradio.gdm.sim.grid import genie_covariance
+    rng = np.random.default_rng(3)
+    for cfg in (ChannelConfig("TDL-B", 200e-9, 300.0), ChannelConfig("TDL-D", 100e-9, 100.0)):
+        spec = SPEC.replace(n_tx=2)
+        H = grid_channels(spec, cfg, 20, n_rx=2, rng=rng)
+        Y = _received(H, spec, 10, rng)
+        a = estimation.make("genie", spec, 2, config=cfg).estimate(Y, 0.1)
+        b = LMMSE(spec, 2, covariance=genie_covariance(spec, cfg)).estimate(Y, 0.1)
+        assert np.allclose(a, b, atol=1e-3)
+        per_frame = estimation.make("genie", spec, 2).estimate(Y, 0.1, configs=[cfg] * 20)
+        assert np.allclose(a, per_frame)

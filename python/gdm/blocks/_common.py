@@ -15,10 +15,12 @@ TX_FRAME_TAG = pmt.intern("gdm_tx_frame")
 log = logging.getLogger("gnuradio.gdm")
 
 
-def make_spec(preset: str, n_tx: int = 1, modulation: str | None = None) -> FrameSpec:
+def make_spec(preset: str, n_tx: int = 1, modulation: str | None = None, fec: str | None = None) -> FrameSpec:
     over = {"n_tx": int(n_tx)}
     if modulation:
         over["modulation"] = modulation
+    if fec:
+        over["fec"] = fec
     return FrameSpec.preset(preset, **over)
 
 

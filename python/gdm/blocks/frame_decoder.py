@@ -16,9 +16,9 @@ class frame_decoder(gr.sync_block):
     every frame, good or bad, is reported on ``frames`` for link_stats. Counters: frames,
     ok, header_errors, crc_errors, flagged (non-finite input)."""
 
-    def __init__(self, preset="nr72", n_tx=1, modulation="16qam"):
+    def __init__(self, preset="nr72", n_tx=1, modulation="16qam", fec=""):
         check_ports("frame_decoder", 1, n_tx)
-        self.spec = make_spec(preset, n_tx, modulation)
+        self.spec = make_spec(preset, n_tx, modulation, fec)
         self.n_tx = int(n_tx)
         K = self.spec.n_occ
         gr.sync_block.__init__(self, "gdm_frame_decoder",

@@ -18,9 +18,9 @@ class link_stats(gr.basic_block):
     a good CRC; BER is over all bits of detected frames; NMSE compares each frame's estimate with
     the simulator's truth aligned to the receiver's timing and CFO."""
 
-    def __init__(self, preset="nr72", n_tx=1, modulation="16qam", print_interval=0.0, label=""):
+    def __init__(self, preset="nr72", n_tx=1, modulation="16qam", print_interval=0.0, label="", fec=""):
         gr.basic_block.__init__(self, "gdm_link_stats", None, None)
-        self.spec = make_spec(preset, n_tx, modulation)
+        self.spec = make_spec(preset, n_tx, modulation, fec)
         self.scorer = LinkScorer(self.spec)
         self.print_interval, self.label = float(print_interval), label
         self._lock = threading.Lock()

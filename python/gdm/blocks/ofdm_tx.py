@@ -22,8 +22,8 @@ class ofdm_tx(gr.sync_block):
     published on ``tx`` as {seq, payload} so link_stats can score it."""
 
     def __init__(self, preset="nr72", n_tx=1, modulation="16qam", mode="random", payload_len=0,
-                 n_frames=0, gap=0, seed=0, batch=16):
-        self.spec = make_spec(preset, n_tx, modulation)
+                 n_frames=0, gap=0, seed=0, batch=16, fec=""):
+        self.spec = make_spec(preset, n_tx, modulation, fec)
         if mode not in ("random", "pdu"):
             raise ValueError(f"ofdm_tx: mode must be 'random' or 'pdu', got {mode!r}")
         cap = framing.max_payload_bytes(self.spec.info_bits_per_frame)

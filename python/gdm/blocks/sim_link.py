@@ -23,6 +23,7 @@ class LinkParams:
     n_rx: int = 2
     n_tx: int = 1
     modulation: str = "16qam"
+    fec: str | None = None  # None: the preset's
     estimator: str = "ls_interp"
     equalizer: str = "lmmse"
     profile: str = "TDL-A"
@@ -44,14 +45,15 @@ class SimLink(gr.top_block):
     def __init__(self, p: LinkParams):
         gr.top_block.__init__(self, "gdm_sim_link")
         self.p = p
-        self.tx = ofdm_tx(p.preset, p.n_tx, p.modulation, "random", 0, p.frames, p.gap, p.seed)
+        fec = p.fec or ""
+        self.tx = ofdm_tx(p.preset, p.n_tx, p.modulation, "random", 0, p.frames, p.gap, p.seed, fec=fec)
         self.ch = channel_sim(p.preset, p.n_tx, p.n_rx, p.profile, p.delay_spread, p.doppler, p.snr_db,
                               p.cfo_hz, p.timing_offset, 0.0, p.seed + 1)
         self.sync = ofdm_sync_demod(p.preset, p.n_rx)
         self.est = channel_estimator(p.preset, p.n_rx, p.n_tx, p.estimator, p.profile, p.delay_spread, p.doppler)
         self.eq = mimo_equalizer(p.preset, p.n_rx, p.n_tx, p.equalizer)
-        self.dec = frame_decoder(p.preset, p.n_tx, p.modulation)
-        self.stats = link_stats(p.preset, p.n_tx, p.modulation)
+        self.dec = frame_decoder(p.preset, p.n_tx, p.modulation, fec=fec)
+        self.stats = link_stats(p.preset, p.n_tx, p.modulation, fec=fec)
         for t in range(p.n_tx):
             self.connect((self.tx, t), (self.ch, t))
         for r in range(p.n_rx):

@@ -56,21 +56,45 @@ def bits_to_symbols(bits: np.ndarray, modulation: str) -> np.ndarray:
     return constellation(modulation)[idx]
 
 
+@lru_cache(maxsize=None)
+def _axis(modulation: str):
+    """(scaled PAM levels, Gray bit table [levels, bits]) of one axis of a square QAM."""
+    k = MODULATIONS[modulation]
+    half = max(k // 2, 1)
+    pam = _gray_pam(half) if k > 1 else np.array([1.0, -1.0])
+    if k > 1:
+        pam = pam / np.sqrt(2 * np.mean(pam ** 2))  # two axes share the unit symbol power
+    idx = np.arange(1 << half)
+    table = ((idx[:, None] >> np.arange(half - 1, -1, -1)[None, :]) & 1).astype(bool)
+    return pam.astype(np.float32), table
+
+
+def _axis_llr(v: np.ndarray, modulation: str) -> np.ndarray:
+    pam, table = _axis(modulation)
+    d2 = (v[..., None] - pam) ** 2
+    return np.stack([d2[..., table[:, j]].min(-1) - d2[..., ~table[:, j]].min(-1)
+                     for j in range(table.shape[1])], axis=-1)
+
+
 def soft_demap(y: np.ndarray, noise_var, modulation: str) -> np.ndarray:
-    """Max-log LLRs float32 [..., k] for symbols y [...] with per-symbol noise variance."""
-    pts = constellation(modulation)
-    table = _bit_table(modulation)
+    """Max-log LLRs float32 [..., k] for symbols y [...] with per-symbol noise variance.
+    Square QAM separates into two Gray PAMs, so each axis is demapped on its own levels."""
     y = np.asarray(y)
-    d2 = np.abs(y[..., None] - pts) ** 2  # [..., M]
-    nv = np.maximum(np.asarray(noise_var, np.float32), 1e-12)
-    llr = np.empty((*y.shape, table.shape[1]), np.float32)
-    for j in range(table.shape[1]):
-        llr[..., j] = (d2[..., table[:, j]].min(-1) - d2[..., ~table[:, j]].min(-1)) / nv
-    return llr
+    nv = np.maximum(np.asarray(noise_var, np.float32), 1e-12)[..., None]
+    if modulation == "bpsk":
+        return (_axis_llr(y.real.astype(np.float32), modulation) / nv).astype(np.float32)
+    llr = np.concatenate([_axis_llr(y.real.astype(np.float32), modulation),
+                          _axis_llr(y.imag.astype(np.float32), modulation)], axis=-1)
+    return (llr / nv).astype(np.float32)
 
 
-def hard_decision(y: np.ndarray, modulation: str) -> np.ndarray:
-    """Nearest constellation points and their bits (uint8 [..., k])."""
-    pts = constellation(modulation)
-    idx = np.abs(np.asarray(y)[..., None] - pts).argmin(-1)
-    return pts[idx], _bit_table(modulation)[idx].astype(np.uint8)
+def hard_decision(y: np.ndarray, modulation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest constellation points and their bits (uint8 [..., k]), axis by axis."""
+    pam, table = _axis(modulation)
+    y = np.asarray(y)
+    i = np.abs(y.real[..., None] - pam).argmin(-1)
+    if modulation == "bpsk":
+        return pam[i].astype(np.complex64), table[i].astype(np.uint8)
+    q = np.abs(y.imag[..., None] - pam).argmin(-1)
+    pts = (pam[i] + 1j * pam[q]).astype(np.complex64)
+    return pts, np.concatenate([table[i], table[q]], axis=-1).astype(np.uint8)

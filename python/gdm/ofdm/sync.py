@@ -43,7 +43,7 @@ class SyncFrame:
 
 class FrameSynchronizer:
     def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.12,
-                 backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 8192,
+                 backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 2048,
                  pilot_cfo: bool = True):
         if n_rx < 1:
             raise ValueError(f"n_rx must be >= 1, got {n_rx}")

@@ -99,10 +99,10 @@ def grid_channels(spec: FrameSpec, configs: list[ChannelConfig] | ChannelConfig,
     return out
 
 
-def genie_covariance(spec: FrameSpec, config: ChannelConfig) -> np.ndarray:
-    """Exact covariance of one link's grid, complex128 [n_sym*n_occ, n_sym*n_occ] (row-major
-    over symbol, carrier) for a given config: Jakes time correlation x the PDP's frequency
-    correlation (the specular tap adds its Doppler tone instead)."""
+def genie_factors(spec: FrameSpec, config: ChannelConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Exact covariance of one link's grid as a sum of Kronecker terms R_t (x) R_f: one term
+    (Jakes time correlation x the PDP's frequency correlation) for NLOS profiles, plus one for a
+    specular LOS tap, whose time correlation is its Doppler tone. Includes tx_amplitude^2."""
     from scipy.special import j0
 
     prof = make_profile(config.profile, config.delay_spread)
@@ -110,16 +110,21 @@ def genie_covariance(spec: FrameSpec, config: ChannelConfig) -> np.ndarray:
     f = carrier_freqs(spec)
     dt = t[:, None] - t[None, :]
     df = f[:, None] - f[None, :]
-    R = np.zeros((spec.n_sym, spec.n_occ, spec.n_sym, spec.n_occ), complex)
-    for l, (tau, p) in enumerate(zip(prof.delays, prof.powers)):
-        rf = p * np.exp(-2j * np.pi * df * tau)
-        if prof.los and l == 0:
-            rt = np.exp(1j * 2 * np.pi * config.doppler * np.cos(prof.los_aoa) * dt)
-        else:
-            rt = j0(2 * np.pi * config.doppler * dt)
-        R += rt[:, None, :, None] * rf[None, :, None, :]
-    return R.reshape(spec.n_sym * spec.n_occ, -1) * spec.tx_amplitude ** 2
+    amp2 = spec.tx_amplitude ** 2
+    diffuse = slice(1, None) if prof.los else slice(None)
+    rf = np.einsum("l,lij->ij", prof.powers[diffuse],
+                   np.exp(-2j * np.pi * df[None] * prof.delays[diffuse, None, None]))
+    terms = [(j0(2 * np.pi * config.doppler * dt).astype(complex), rf * amp2)]
+    if prof.los:
+        rt = np.exp(1j * 2 * np.pi * config.doppler * np.cos(prof.los_aoa) * dt)
+        terms.append((rt, prof.powers[0] * np.exp(-2j * np.pi * df * prof.delays[0]) * amp2))
+    return terms
 
 
-__all__ = ["ChannelConfig", "ChannelMix", "grid_channels", "genie_covariance", "symbol_times",
+def genie_covariance(spec: FrameSpec, config: ChannelConfig) -> np.ndarray:
+    """Exact covariance complex128 [n_sym*n_occ]^2 (row-major over symbol, carrier)."""
+    return sum(np.kron(rt, rf) for rt, rf in genie_factors(spec, config))
+
+
+__all__ = ["ChannelConfig", "ChannelMix", "grid_channels", "genie_covariance", "genie_factors", "symbol_times",
            "carrier_freqs", "profile_names"]

@@ -1,0 +1,131 @@
+"""Implementations of the `gr-gdm` sub-commands (argument parsing lives in main.py)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .. import estimation
+from ..frame import FrameSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _link_params(args, snr, estimator):
+    from ..blocks.sim_link import LinkParams
+
+    n_tx, n_rx = args.antennas
+    return LinkParams(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
+                      estimator=estimator, equalizer=args.equalizer, profile=args.profile,
+                      delay_spread=args.delay_spread, doppler=args.doppler, snr_db=snr, cfo_hz=args.cfo,
+                      timing_offset=args.timing_offset, frames=args.frames, gap=args.gap, seed=args.seed)
+
+
+def _result(s: dict) -> dict:
+    keys = ("frames_sent", "frames_ok", "frames_lost", "per", "ber", "raw_ber", "evm_db", "nmse_db",
+            "estimator", "antennas", "snr_db")
+    return {**{k: s.get(k) for k in keys}, **{k: v for k, v in s.items() if k not in keys}}
+
+
+def run(args) -> dict:
+    from ..blocks.link_stats import format_stats
+    from ..blocks.sim_link import SimLink
+
+    out = _result(SimLink(_link_params(args, args.snr, args.estimator)).run_and_collect())
+    if args.stock:
+        from ..blocks.stock_ofdm import stock_loopback
+        out["stock_ofdm"] = stock_loopback(args.frames, snr_db=args.snr, seed=args.seed)
+    if not args.json:
+        print(format_stats(out, f"{out['antennas']} {args.estimator} {args.snr:g} dB"))
+        print(f"  sync: {out['sync']}  decoder: {out['decoder']}  wall {out['wall_s']:.1f} s")
+        if args.stock:
+            s = out["stock_ofdm"]
+            print(f"  stock digital.ofdm_tx -> ofdm_rx: {s['packets_ok']}/{s['packets_sent']} packets "
+                  f"(lost {s['packets_lost']}, PER {s['per']:.4f})")
+    return out
+
+
+def demo(args) -> dict:
+    from ..blocks.sim_link import LinkParams, SimLink
+
+    names = args.estimators.split(",")
+    print(f"gr-gdm demo: simulated 1x2 nr72 16-QAM link (TDL-C 300 ns, 50 Hz Doppler), headless GNU Radio, "
+          f"{args.frames} frames per point")
+    print(f"{'estimator':<10} {'SNR':>5} {'sent':>5} {'ok':>5} {'PER':>7} {'BER':>9} {'NMSE dB':>8} {'EVM dB':>7}")
+    rows = []
+    for snr in args.snrs:
+        for name in names:
+            p = LinkParams(estimator=name, snr_db=snr, frames=args.frames, profile="TDL-C", delay_spread=300e-9,
+                           doppler=50.0)
+            s = SimLink(p).run_and_collect()
+            rows.append(_result(s))
+            f = (lambda v, fmt: "-" if v is None else format(v, fmt))
+            print(f"{name:<10} {snr:5.1f} {s['frames_sent']:5d} {s['frames_ok']:5d} {f(s['per'], '7.3f')} "
+                  f"{f(s['ber'], '9.2e')} {f(s['nmse_db'], '8.2f')} {f(s['evm_db'], '7.2f')}", flush=True)
+    return {"results": rows}
+
+
+def eval(args) -> dict:  # noqa: A001 - the sub-command's name
+    from ..link import LinkConfig
+    from ..metrics import evaluate as ev
+
+    names = args.estimators.split(",")
+    for n in names:
+        if n not in estimation.names():
+            raise ValueError(f"unknown estimator {n!r}; valid estimators: {', '.join(estimation.names())}")
+    n_tx, n_rx = args.antennas
+    spec = FrameSpec.preset(args.preset, n_tx=n_tx)
+    rows = []
+    for sc in args.scenario or ["TDL-C:300:0"]:
+        rows += ev.grid_nmse(sc, names, args.snrs, args.frames, spec=spec, lmmse_source=args.lmmse_source,
+                             progress=True)
+    if args.link:
+        cfg = LinkConfig(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
+                         equalizer=args.equalizer, profile=args.profile, delay_spread=args.delay_spread,
+                         doppler=args.doppler, cfo_hz=args.cfo, timing_offset=args.timing_offset,
+                         frames=args.link_frames,
+                         gap=args.gap, seed=args.seed)
+        rows += ev.link_sweep(names, args.link_snrs or args.snrs, cfg, progress=True)
+    csv_path = ev.write_csv(rows, args.csv)
+    png = ev.plot(rows, csv_path.with_suffix(".png"))
+    for m in ("nmse_db", "ber", "per"):
+        if any(r["metric"] == m for r in rows):
+            print(ev.table(rows, m))
+    print(f"wrote {csv_path} and {png}")
+    return {"csv": str(csv_path), "png": str(png), "rows": rows}
+
+
+def info(args) -> dict:
+    from .. import _BLOCKS
+
+    from ..paths import model_dir as _model_dir
+
+    models = []
+    model_dir = _model_dir()
+    if model_dir is not None:
+        listed = {}
+        if (model_dir / "SHA256SUMS").exists():
+            for line in (model_dir / "SHA256SUMS").read_text().splitlines():
+                if line.strip():
+                    h, name = line.split(maxsplit=1)
+                    listed[name.strip().lstrip("*")] = h
+        for f in sorted(model_dir.glob("*.onnx")):
+            h = hashlib.sha256(f.read_bytes()).hexdigest()
+            models.append({"file": str(f), "sha256": h, "listed": listed.get(f.name) == h})
+    out = {"blocks": sorted(_BLOCKS), "presets": FrameSpec.presets(), "estimators": estimation.names(),
+           "models": models, "version": _version()}
+    if not args.json:
+        print(f"gr-gdm {out['version']}")
+        print("blocks:     " + ", ".join(out["blocks"]))
+        print("presets:    " + ", ".join(f"{p} ({FrameSpec.preset(p).describe()})" for p in out["presets"]))
+        print("estimators: " + ", ".join(out["estimators"]))
+        for m in models:
+            print(f"model:      {m['file']} sha256 {m['sha256'][:16]}... {'listed' if m['listed'] else 'NOT in SHA256SUMS'}")
+    return out
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
+__all__ = ["run", "demo", "eval", "info"]
