@@ -41,6 +41,9 @@ class SyncFrame:
                     snr_db=self.snr_db, noise_var=self.noise_var, nonfinite=self.nonfinite)
 
 
+_WAIT = object()  # _acquire: the frame's samples have not all arrived yet
+
+
 class FrameSynchronizer:
     def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.12,
                  backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 2048,
@@ -92,18 +95,20 @@ class FrameSynchronizer:
 
     def pop_frames(self) -> list[SyncFrame]:
         out = []
-        spec = self.spec
-        need = spec.frame_len + spec.symbol_len + 2 * spec.cp_len  # a whole frame after detection
+        spec, L = self.spec, self.L
         while True:
-            avail = self.buffered_end - self._pos - need - 2 * self.L
-            if avail <= 0:
+            # A detection at d needs the plateau metric over [d, d + symbol_len).
+            n = min(self.buffered_end - self._pos - 2 * L - spec.symbol_len, self.chunk)
+            if n <= 0:
                 break
-            n = min(avail, self.chunk)
             d = self._detect(self._pos, n)
             if d is None:
                 self._pos += n
                 continue
             frame = self._acquire(d)
+            if frame is _WAIT:
+                self._pos = d  # the frame is not complete yet: come back with more samples
+                break
             if frame is None:
                 self.detections_rejected += 1
                 self._pos = d + spec.symbol_len  # skip this plateau
@@ -153,8 +158,13 @@ class FrameSynchronizer:
         eps = np.angle(P[m]) / np.pi  # CFO in subcarrier spacings
         cfo = eps * spec.subcarrier_spacing
         # Fine timing on the preamble body: candidates around the coarse estimate.
+        # The frame starts no later than the plateau maximum; wait until that frame is whole,
+        # and consider no start whose frame would run past the samples we have.
+        if d0 + m + spec.frame_len > self.buffered_end:
+            return _WAIT
         lo = max(d0 + m - spec.cp_len - L // 4, self._base)
-        cand = np.arange(d0 + m + spec.cp_len + L // 4 + 1 - lo)
+        hi = min(d0 + m + spec.cp_len + L // 4, self.buffered_end - spec.frame_len + spec.cp_len)
+        cand = np.arange(hi + 1 - lo)
         win = self._view(lo, cand.size + spec.fft_len)
         if win.shape[1] < cand.size + spec.fft_len:
             return None
