@@ -41,3 +41,10 @@ def test_bad_configuration():
         gdm.mimo_equalizer(n_rx=2, n_tx=2, method="mrc")
     with pytest.raises(ValueError, match="need n_rx >= n_tx"):
         gdm.mimo_equalizer(n_rx=1, n_tx=2, method="zf")
+
+
+def test_switching_to_mrc_with_two_streams_is_refused():
+    eq = gdm.mimo_equalizer(n_rx=2, n_tx=2, method="lmmse")
+    with pytest.raises(ValueError, match="mrc needs n_tx = 1"):
+        eq.set_method("mrc")
+    assert eq.method == "lmmse"

@@ -23,6 +23,7 @@ class link_stats(gr.basic_block):
         self.spec = make_spec(preset, n_tx, modulation, fec)
         self.scorer = LinkScorer(self.spec)
         self.print_interval, self.label = float(print_interval), label
+        self.stop_timeout = 5.0
         self._lock = threading.Lock()
         self._last = time.monotonic()
         self._handlers = (("tx", self._tx), ("truth", self._truth), ("csi", self._csi), ("frames", self._rx))
@@ -77,6 +78,15 @@ class link_stats(gr.basic_block):
         self.message_port_pub(pmt.intern("stats"), to_pmt({k: v for k, v in s.items() if v is not None}))
 
     def stop(self):
+        # A message-only block is stopped when its first message source finishes, while the
+        # decoder may still be reporting: wait until the queues stay quiet before the summary.
+        deadline = time.monotonic() + self.stop_timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.3:
+            if any(self.nmsgs(pmt.intern(p)) for p, _ in self._handlers):
+                self.drain()
+                quiet_since = time.monotonic()
+            time.sleep(0.02)
         self._publish(print_it=self.print_interval > 0)
         return True
 

@@ -18,10 +18,7 @@ class mimo_equalizer(gr.sync_block):
 
     def __init__(self, preset="nr72", n_rx=2, n_tx=1, method="lmmse"):
         check_ports("mimo_equalizer", n_rx, n_tx)
-        if method not in METHODS:
-            raise ValueError(f"mimo_equalizer: unknown method {method!r}; valid: {', '.join(METHODS)}")
-        if method == "mrc" and int(n_tx) != 1:
-            raise ValueError("mimo_equalizer: mrc needs n_tx = 1; use zf or lmmse for MIMO")
+        _check_method(method, int(n_tx))
         if int(n_rx) < int(n_tx):
             raise ValueError(f"mimo_equalizer: need n_rx >= n_tx, got n_rx={n_rx}, n_tx={n_tx}")
         self.spec = make_spec(preset, n_tx)
@@ -34,8 +31,7 @@ class mimo_equalizer(gr.sync_block):
         self.set_tag_propagation_policy(gr.TPP_DONT)
 
     def set_method(self, method):
-        if method not in METHODS:
-            raise ValueError(f"mimo_equalizer: unknown method {method!r}; valid: {', '.join(METHODS)}")
+        _check_method(method, self.n_tx)
         self.method = method
 
     def work(self, input_items, output_items):
@@ -54,7 +50,7 @@ class mimo_equalizer(gr.sync_block):
         for t in nv_tags:
             nv[int(t.offset - base) // S] = pmt.to_double(t.value)
         nv = np.where(np.isfinite(nv), nv, 1.0)
-        X, V = equalize(Y, H, nv, "mrc" if self.n_tx == 1 and self.method == "mrc" else self.method)
+        X, V = equalize(Y, H, nv, self.method)
         for t in range(self.n_tx):
             output_items[t][:n] = X[:, t].reshape(n, -1)
         output_items[self.n_tx][:n] = V.transpose(0, 2, 1, 3).reshape(n, -1)
@@ -64,3 +60,10 @@ class mimo_equalizer(gr.sync_block):
             for o in range(self.n_tx + 1):
                 self.add_item_tag(o, wbase + off, FRAME_TAG, to_pmt(t))
         return n
+
+
+def _check_method(method: str, n_tx: int) -> None:
+    if method not in METHODS:
+        raise ValueError(f"mimo_equalizer: unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method == "mrc" and n_tx != 1:
+        raise ValueError("mimo_equalizer: mrc needs n_tx = 1; use zf or lmmse for MIMO")

@@ -35,7 +35,7 @@ class ofdm_tx(gr.sync_block):
         self.mode, self.payload_len = mode, int(payload_len) or cap
         self.n_frames, self.gap, self.seed, self.batch = int(n_frames), int(gap), int(seed), int(batch)
         self._pending = np.zeros((self.spec.n_tx, 0), np.complex64)
-        self._pending_tags: list[tuple[int, dict]] = []  # (offset in pending, tag)
+        self._pending_tags: list[tuple[int, dict, bytes]] = []  # (offset in pending, tag, payload)
         self._queue: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self.seq = 0
@@ -87,8 +87,7 @@ class ofdm_tx(gr.sync_block):
             x = x.reshape(spec.n_tx, -1)
         base = self._pending.shape[1]
         for i, (s, p) in enumerate(zip(seqs, payloads)):
-            self._pending_tags.append((base + i * per, {"seq": s, "n_bytes": len(p)}))
-            self.message_port_pub(pmt.intern("tx"), to_pmt({"seq": s, "payload": p}))
+            self._pending_tags.append((base + i * per, {"seq": s, "n_bytes": len(p)}, p))
         self._append(x)
         self.seq += len(payloads)
 
@@ -106,11 +105,14 @@ class ofdm_tx(gr.sync_block):
             out[:k] = self._pending[i, :k]
         base = self.nitems_written(0)
         keep = []
-        for off, tag in self._pending_tags:
+        for off, tag, payload in self._pending_tags:
             if off < k:
+                # Announce a frame when its first sample leaves, so live PER counts only frames
+                # that are actually on their way.
                 self.add_item_tag(0, base + off, TX_FRAME_TAG, to_pmt(tag))
+                self.message_port_pub(pmt.intern("tx"), to_pmt({"seq": tag["seq"], "payload": payload}))
             else:
-                keep.append((off - k, tag))
+                keep.append((off - k, tag, payload))
         self._pending_tags = keep
         self._pending = self._pending[:, k:]
         return k
