@@ -27,6 +27,7 @@ class LinkConfig:
     n_tx: int = 1
     modulation: str = "16qam"
     fec: str | None = None  # None: the preset's
+    estimator: str = "ls_interp"  # for the flowgraph; simulate() takes a list
     equalizer: str = "lmmse"
     profile: str = "TDL-A"
     delay_spread: float = 30e-9
@@ -38,6 +39,10 @@ class LinkConfig:
     gap: int = 0
     seed: int = 0
     batch: int = 32
+
+    @property
+    def antennas(self) -> str:
+        return f"{self.n_tx}x{self.n_rx}"
 
     def spec(self) -> FrameSpec:
         over = dict(n_tx=self.n_tx, modulation=self.modulation)

@@ -2,7 +2,8 @@ import numpy as np
 from gnuradio import gr
 
 from gnuradio import gdm
-from gnuradio.gdm.blocks.sim_link import LinkParams, SimLink
+from gnuradio.gdm.blocks.sim_link import SimLink
+from gnuradio.gdm.link import LinkConfig
 
 
 def test_counts_via_messages_even_when_queued_at_shutdown():
@@ -17,7 +18,7 @@ def test_counts_via_messages_even_when_queued_at_shutdown():
 
 def test_sim_link_end_to_end_1x2_and_2x2():
     for n_rx, n_tx in ((2, 1), (2, 2)):
-        s = SimLink(LinkParams(n_rx=n_rx, n_tx=n_tx, snr_db=28, frames=40, estimator="lmmse")).run_and_collect()
+        s = SimLink(LinkConfig(n_rx=n_rx, n_tx=n_tx, snr_db=28, frames=40, estimator="lmmse")).run_and_collect()
         assert s["frames_sent"] == 40 and s["frames_ok"] >= 39, s
         assert s["nmse_frames"] >= 39 and s["nmse_db"] < -20
         assert s["frames_lost"] == 40 - s["frames_ok"]

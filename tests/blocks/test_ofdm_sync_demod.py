@@ -62,3 +62,20 @@ def test_wrong_item_size_is_refused_at_connect_time():
     sync = gdm.ofdm_sync_demod("nr72", 1)
     with pytest.raises(Exception, match="itemsize mismatch"):
         tb.connect(sync, blocks.vector_sink_c(64))
+
+
+def test_too_many_connections_are_refused_at_connect_time():
+    tb = gr.top_block()
+    sync = gdm.ofdm_sync_demod("nr72", 2)
+    with pytest.raises(Exception, match="port number 2 exceeds max"):
+        tb.connect(blocks.null_source(gr.sizeof_gr_complex), (sync, 2))
+
+
+def test_unconnected_antenna_is_refused_at_start():
+    tb = gr.top_block()
+    sync = gdm.ofdm_sync_demod("nr72", 2)
+    tb.connect(blocks.null_source(gr.sizeof_gr_complex), (sync, 0))
+    tb.connect((sync, 0), blocks.null_sink(gr.sizeof_gr_complex * SPEC.fft_len))
+    tb.connect((sync, 1), blocks.null_sink(gr.sizeof_gr_complex * SPEC.fft_len))
+    with pytest.raises(Exception, match=r"insufficient connected input ports \(2 needed, 1 connected\)"):
+        tb.start()

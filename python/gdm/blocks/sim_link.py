@@ -2,12 +2,11 @@
 graph as grc/examples/gdm_sim_link_*.grc), for the CLI and the tests."""
 from __future__ import annotations
 
-import dataclasses
 import time
 
-import pmt
-from gnuradio import blocks, gr
+from gnuradio import gr
 
+from ..link import LinkConfig
 from .channel_estimator import channel_estimator
 from .channel_sim import channel_sim
 from .frame_decoder import frame_decoder
@@ -17,32 +16,8 @@ from .ofdm_sync_demod import ofdm_sync_demod
 from .ofdm_tx import ofdm_tx
 
 
-@dataclasses.dataclass
-class LinkParams:
-    preset: str = "nr72"
-    n_rx: int = 2
-    n_tx: int = 1
-    modulation: str = "16qam"
-    fec: str | None = None  # None: the preset's
-    estimator: str = "ls_interp"
-    equalizer: str = "lmmse"
-    profile: str = "TDL-A"
-    delay_spread: float = 30e-9
-    doppler: float = 10.0
-    snr_db: float = 25.0
-    cfo_hz: float = 0.0
-    timing_offset: float = 0.0
-    frames: int = 1000
-    gap: int = 0
-    seed: int = 0
-
-    @property
-    def antennas(self) -> str:
-        return f"{self.n_tx}x{self.n_rx}"
-
-
 class SimLink(gr.top_block):
-    def __init__(self, p: LinkParams):
+    def __init__(self, p: LinkConfig):
         gr.top_block.__init__(self, "gdm_sim_link")
         self.p = p
         fec = p.fec or ""

@@ -1,6 +1,7 @@
 """Implementations of the `gr-gdm` sub-commands (argument parsing lives in main.py)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -11,10 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _link_params(args, snr, estimator):
-    from ..blocks.sim_link import LinkParams
+    from ..link import LinkConfig
 
     n_tx, n_rx = args.antennas
-    return LinkParams(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
+    return LinkConfig(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
                       estimator=estimator, equalizer=args.equalizer, profile=args.profile,
                       delay_spread=args.delay_spread, doppler=args.doppler, snr_db=snr, cfo_hz=args.cfo,
                       timing_offset=args.timing_offset, frames=args.frames, gap=args.gap, seed=args.seed)
@@ -45,7 +46,8 @@ def run(args) -> dict:
 
 
 def demo(args) -> dict:
-    from ..blocks.sim_link import LinkParams, SimLink
+    from ..blocks.sim_link import SimLink
+    from ..link import LinkConfig
 
     names = args.estimators.split(",")
     print(f"gr-gdm demo: simulated 1x2 nr72 16-QAM link (TDL-C 300 ns, 50 Hz Doppler), headless GNU Radio, "
@@ -54,7 +56,7 @@ def demo(args) -> dict:
     rows = []
     for snr in args.snrs:
         for name in names:
-            p = LinkParams(estimator=name, snr_db=snr, frames=args.frames, profile="TDL-C", delay_spread=300e-9,
+            p = LinkConfig(estimator=name, snr_db=snr, frames=args.frames, profile="TDL-C", delay_spread=300e-9,
                            doppler=50.0)
             s = SimLink(p).run_and_collect()
             rows.append(_result(s))
@@ -65,7 +67,6 @@ def demo(args) -> dict:
 
 
 def eval(args) -> dict:  # noqa: A001 - the sub-command's name
-    from ..link import LinkConfig
     from ..metrics import evaluate as ev
 
     names = args.estimators.split(",")
@@ -79,11 +80,7 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
         rows += ev.grid_nmse(sc, names, args.snrs, args.frames, spec=spec, lmmse_source=args.lmmse_source,
                              progress=True)
     if args.link:
-        cfg = LinkConfig(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
-                         equalizer=args.equalizer, profile=args.profile, delay_spread=args.delay_spread,
-                         doppler=args.doppler, cfo_hz=args.cfo, timing_offset=args.timing_offset,
-                         frames=args.link_frames,
-                         gap=args.gap, seed=args.seed)
+        cfg = dataclasses.replace(_link_params(args, 0.0, names[0]), frames=args.link_frames)
         rows += ev.link_sweep(names, args.link_snrs or args.snrs, cfg, progress=True)
     csv_path = ev.write_csv(rows, args.csv)
     png = ev.plot(rows, csv_path.with_suffix(".png"))
