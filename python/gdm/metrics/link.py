@@ -87,13 +87,14 @@ class LinkScorer:
         if seq is None or seq not in self.tx:
             self.unmatched += 1
             return
+        payload = self.tx.pop(seq)
         if rep.get("bits") is not None:
-            ref = framing.pack_frame(self.tx[seq], seq, self.spec.info_bits_per_frame)
+            ref = framing.pack_frame(payload, seq, self.spec.info_bits_per_frame)
             got = np.unpackbits(np.asarray(rep["bits"], np.uint8))[: ref.size]
             self.bit_errors += int(np.count_nonzero(got != ref))
             self.bits += ref.size
         if rep.get("raw_bits") is not None:
-            ref = encode_bits(framing.pack_frame(self.tx[seq], seq, self.spec.info_bits_per_frame), self.spec)
+            ref = encode_bits(framing.pack_frame(payload, seq, self.spec.info_bits_per_frame), self.spec)
             got = np.unpackbits(np.asarray(rep["raw_bits"], np.uint8))[: ref.size]
             self.raw_bit_errors += int(np.count_nonzero(got != ref))
             self.raw_bits += ref.size
@@ -127,5 +128,6 @@ class LinkScorer:
             "evm_db": db(np.mean(self._evm)) if self._evm else None,
             "nmse_db": db(self.err_pow / self.h_pow) if self.h_pow else None,
             "nmse_frames": self.nmse_frames,
+            # transmitted frames / truths / estimates dropped unmatched from the bounded windows
             "evicted": self.tx.evicted + self.truth.evicted + self.csi.evicted,
         }
