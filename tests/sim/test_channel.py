@@ -24,8 +24,8 @@ def test_truth_matches_noiseless_demodulation_with_doppler_cfo_and_offset():
 def test_chunked_processing_is_identical_and_snr_is_per_re():
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((2, 9000)) + 1j * rng.standard_normal((2, 9000))).astype(np.complex64)
-    a = StreamChannel(2, 2, 1.92e6, "TDL-B", 100e-9, 50, None, seed=1).process(x)
-    c = StreamChannel(2, 2, 1.92e6, "TDL-B", 100e-9, 50, None, seed=1)
+    a = StreamChannel(2, 2, 1.92e6, "TDL-B", 100e-9, 50, 10.0, seed=1).process(x)
+    c = StreamChannel(2, 2, 1.92e6, "TDL-B", 100e-9, 50, 10.0, seed=1)
     b = np.concatenate([c.process(x[:, i:i + 1000]) for i in range(0, 9000, 1000)], 1)
     assert np.allclose(a, b, atol=1e-5)
     n = StreamChannel(1, 1, 1.92e6, "flat", 0, 0, 10.0, seed=1).process(np.zeros((1, 50000), np.complex64))

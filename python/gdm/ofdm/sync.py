@@ -10,7 +10,8 @@ Works chunk by chunk on an unbounded stream with frames back to back or separate
 3. the preamble halves give the noise variance (their difference is noise only);
 4. CP removal + FFT of the n_sym symbols, with the FFT window ``backoff`` samples early inside the
    CP and the resulting phase ramp removed;
-5. fine CFO from the pilots: the phase advance between the first and last pilot symbols (whose
+5. a second CFO stage from the cyclic prefixes of all data symbols (+-7.5 kHz range on nr72);
+6. fine CFO from the pilots: the phase advance between the first and last pilot symbols (whose
    spacing gives ~50x the precision of the half-symbol estimate; +-740 Hz range on nr72) is
    removed as a per-symbol common phase. Averaged over carriers and antennas, fading's own
    phase changes cancel (zero-mean Doppler), a LOS Doppler shift is removed like a CFO.
@@ -47,13 +48,14 @@ _WAIT = object()  # _acquire: the frame's samples have not all arrived yet
 class FrameSynchronizer:
     def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.12,
                  backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 2048,
-                 pilot_cfo: bool = True):
+                 pilot_cfo: bool = True, min_xcorr: float = 0.15):
         if n_rx < 1:
             raise ValueError(f"n_rx must be >= 1, got {n_rx}")
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         self.spec, self.n_rx = spec, n_rx
         self.threshold, self.first_path = threshold, 10 ** (first_path_db / 10)
+        self.min_xcorr = min_xcorr
         self.backoff = min(backoff, spec.cp_len // 2)
         self.L = spec.fft_len // 2
         self.chunk = search_chunk
@@ -155,6 +157,9 @@ class FrameSynchronizer:
         # Plateau: the metric stays high for about cp_len samples; take its maximum.
         M, P = self._metric(d0, spec.symbol_len)
         m = int(np.argmax(M))
+        # A preamble holds the metric up over its cyclic prefix; noise crosses only briefly.
+        if M[max(0, m - spec.cp_len // 4):m + spec.cp_len // 4 + 1].mean() < self.threshold:
+            return None
         eps = np.angle(P[m]) / np.pi  # CFO in subcarrier spacings
         cfo = eps * spec.subcarrier_spacing
         # Fine timing on the preamble body: candidates around the coarse estimate.
@@ -174,10 +179,14 @@ class FrameSynchronizer:
         C = (np.abs(seg @ np.conj(self._pre)) ** 2).sum(0)
         peak = int(np.argmax(C))
         energy = (np.abs(seg[:, peak]) ** 2).sum() * (np.abs(self._pre) ** 2).sum()
-        if energy <= 0 or C[peak] / energy < 0.5 * self.threshold:
+        if energy <= 0 or C[peak] / energy < self.min_xcorr:
             return None  # metric plateau without our preamble (noise, interference)
-        early = np.flatnonzero(C[max(0, peak - spec.cp_len):peak + 1] >= self.first_path * C[peak])
-        body = lo + max(0, peak - spec.cp_len) + int(early[0])
+        # First arrival: the earliest local maximum within first_path_db of the strongest one
+        # (the strongest path's own sidelobes are not local maxima).
+        Cp = np.r_[-np.inf, C, -np.inf]
+        local = (C >= Cp[:-2]) & (C >= Cp[2:]) & (C >= self.first_path * C[peak])
+        a = max(0, peak - spec.cp_len)
+        body = lo + a + int(np.flatnonzero(local[a:peak + 1])[0])
         start = body - spec.cp_len
         # Noise from the two identical halves of the preamble body.
         pb = self._view(body, spec.fft_len) * np.exp(
@@ -187,6 +196,7 @@ class FrameSynchronizer:
         sig = max(float(np.mean(np.abs(pb) ** 2)) - noise_var, 1e-12)
         noise_var = max(noise_var, 1e-9)
         snr_db = 10 * np.log10(sig * spec.fft_len / spec.n_occ / noise_var)
+        cfo += self._cp_cfo(start, cfo)
         # Data symbols: CFO removed with the phase referenced to the frame start.
         s0 = start + spec.symbol_len + spec.cp_len - self.backoff
         idx = np.arange(spec.n_sym)[:, None] * spec.symbol_len + np.arange(spec.fft_len)
@@ -206,6 +216,22 @@ class FrameSynchronizer:
                           grid.astype(np.complex64), bad)
         self.frames_emitted += 1
         return frame
+
+    def _cp_cfo(self, start: int, cfo: float) -> float:
+        """Residual CFO from every data symbol's cyclic prefix against the symbol's tail: a
+        fft_len lag (+-half a subcarrier of range) averaged over n_sym x cp/2 x n_rx samples,
+        precise enough that the pilot stage's +-740 Hz range is not exceeded at low SNR. The
+        first half of each CP is skipped: it holds the previous symbol's multipath tail."""
+        spec = self.spec
+        lo = spec.cp_len // 2
+        first = start + spec.symbol_len
+        span = self._view(first, spec.n_sym * spec.symbol_len)
+        if span.shape[1] < spec.n_sym * spec.symbol_len:
+            return 0.0
+        sym = span.reshape(self.n_rx, spec.n_sym, spec.symbol_len)
+        corr = np.sum(np.conj(sym[:, :, lo:spec.cp_len]) * sym[:, :, lo + spec.fft_len:])
+        rot = np.exp(-2j * np.pi * cfo * spec.fft_len / spec.sample_rate)
+        return float(np.angle(corr * rot) / (2 * np.pi * spec.fft_len / spec.sample_rate))
 
     def _trim(self) -> None:
         keep_from = self._pos - 4 * self.spec.symbol_len

@@ -120,7 +120,7 @@ class StreamChannel:
         if self.cfo_hz:
             y *= np.exp(2j * np.pi * self.cfo_hz * n_abs / self.fs).astype(np.complex64)
         if self.noise_var:
-            y += complex_noise(self._rng, y.shape, self.noise_var)
+            y += complex_noise(self._rng, y.shape, self.noise_var, sample_major=True)
         self.n += N
         return y
 
