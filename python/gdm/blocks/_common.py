@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import pmt
@@ -66,3 +67,21 @@ def frame_tags(block, port: int, start: int, n: int) -> dict[int, dict]:
 
 def pdu(meta: dict, data: bytes | np.ndarray):
     return pmt.cons(to_pmt(meta), to_pmt(np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray)) else data))
+
+
+def drain_messages(block, handlers, quiet: float = 0.3, timeout: float = 5.0) -> None:
+    """Handles queued messages of a block being stopped until its queues stay quiet. GNU Radio
+    stops a block fed by messages when its first message source finishes, while other
+    upstream blocks may still be posting (e.g. the decoder's last reports)."""
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet:
+        busy = False
+        for port, fn in handlers:
+            p = pmt.intern(port)
+            while block.nmsgs(p):
+                fn(block.delete_head_nowait(p))
+                busy = True
+        if busy:
+            quiet_since = time.monotonic()
+        time.sleep(0.02)

@@ -1,6 +1,8 @@
 """frame_decoder: equalized symbols + noise variance -> soft demap, CRC, payload PDUs, counters."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pmt
 from gnuradio import gr
@@ -60,6 +62,7 @@ class frame_decoder(gr.sync_block):
             c["crc_errors"] += d.header_ok and not d.crc_ok
             meta.update(seq=d.seq, header_ok=d.header_ok, crc_ok=d.crc_ok, evm_db=d.evm_db, reason=d.reason)
             if d.crc_ok:
+                meta["payload_sha256"] = hashlib.sha256(d.payload).hexdigest()
                 self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
                                                                 d.payload))
             self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})

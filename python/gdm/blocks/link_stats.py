@@ -8,7 +8,7 @@ import pmt
 from gnuradio import gr
 
 from ..metrics.link import LinkScorer
-from ._common import from_pmt, make_spec, to_pmt
+from ._common import drain_messages, from_pmt, make_spec, to_pmt
 
 
 class link_stats(gr.basic_block):
@@ -55,6 +55,13 @@ class link_stats(gr.basic_block):
             self._last = time.monotonic()
             self._publish(print_it=True)
 
+    def set_reference(self, seed: int, n_bytes: int, frames: int) -> None:
+        """Payloads known in advance (ofdm_tx 'random' mode): frames 0..frames-1 count as sent."""
+        from ..ofdm.transceiver import random_payload
+        with self._lock:
+            for seq in range(int(frames)):
+                self.scorer.add_tx(seq, random_payload(seq, int(n_bytes), int(seed)))
+
     def drain(self) -> None:
         """Handle messages still queued. A message-only block's thread can end before the last
         decoder reports arrive; draining after the run makes the counts complete."""
@@ -78,15 +85,7 @@ class link_stats(gr.basic_block):
         self.message_port_pub(pmt.intern("stats"), to_pmt({k: v for k, v in s.items() if v is not None}))
 
     def stop(self):
-        # A message-only block is stopped when its first message source finishes, while the
-        # decoder may still be reporting: wait until the queues stay quiet before the summary.
-        deadline = time.monotonic() + self.stop_timeout
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.3:
-            if any(self.nmsgs(pmt.intern(p)) for p, _ in self._handlers):
-                self.drain()
-                quiet_since = time.monotonic()
-            time.sleep(0.02)
+        drain_messages(self, self._handlers, timeout=self.stop_timeout)
         self._publish(print_it=self.print_interval > 0)
         return True
 

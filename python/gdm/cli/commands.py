@@ -32,6 +32,7 @@ def run(args) -> dict:
     from ..blocks.sim_link import SimLink
 
     out = _result(SimLink(_link_params(args, args.snr, args.estimator)).run_and_collect())
+    out.pop("payloads")
     if args.stock:
         from ..blocks.stock_ofdm import stock_loopback
         out["stock_ofdm"] = stock_loopback(args.frames, snr_db=args.snr, seed=args.seed)
@@ -42,6 +43,32 @@ def run(args) -> dict:
             s = out["stock_ofdm"]
             print(f"  stock digital.ofdm_tx -> ofdm_rx: {s['packets_ok']}/{s['packets_sent']} packets "
                   f"(lost {s['packets_lost']}, PER {s['per']:.4f})")
+    return out
+
+
+def record(args) -> dict:
+    from ..blocks.link_stats import format_stats
+    from ..blocks.sim_link import SimLink
+
+    out = _result(SimLink(_link_params(args, args.snr, args.estimator), record=args.out,
+                          center_freq=args.center_freq).run_and_collect())
+    out.pop("payloads")
+    out["recording"] = args.out
+    if not args.json:
+        print(format_stats(out, f"recorded {args.out}"))
+    return out
+
+
+def replay(args) -> dict:
+    from ..blocks.link_stats import format_stats
+    from ..blocks.sim_link import ReplayLink
+
+    over = {k: getattr(args, k) for k in ("estimator", "equalizer", "preset", "modulation", "fec")}
+    out = _result(ReplayLink(args.path, **over).run_and_collect())
+    out["payloads_ok"] = len(out.pop("payloads"))
+    if not args.json:
+        print(format_stats(out, f"replay {args.path}"))
+        print(f"  sync: {out['sync']}  decoder: {out['decoder']}")
     return out
 
 
@@ -59,6 +86,7 @@ def demo(args) -> dict:
             p = LinkConfig(estimator=name, snr_db=snr, frames=args.frames, profile="TDL-C", delay_spread=300e-9,
                            doppler=50.0)
             s = SimLink(p).run_and_collect()
+            s.pop("payloads")
             rows.append(_result(s))
             f = (lambda v, fmt: "-" if v is None else format(v, fmt))
             print(f"{name:<10} {snr:5.1f} {s['frames_sent']:5d} {s['frames_ok']:5d} {f(s['per'], '7.3f')} "
@@ -125,4 +153,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["run", "demo", "eval", "info"]
+__all__ = ["run", "demo", "eval", "info", "record", "replay"]

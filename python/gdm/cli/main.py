@@ -73,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     _link_options(p, 500)
     p.add_argument("--csv", default="gdm_eval.csv", help="output CSV; the PNG goes beside it")
 
+    p = sub.add_parser("record", help="record the simulated link's received samples as SigMF (+ frame annotations)")
+    p.add_argument("--out", required=True, help="recording path (without .sigmf-meta/.sigmf-data)")
+    p.add_argument("--source", choices=["sim"], default="sim")
+    _link_options(p, 50)
+    p.add_argument("--snr", type=float, default=15.0)
+    p.add_argument("--estimator", default="lmmse")
+    p.add_argument("--center-freq", type=float, default=0.0, help="Hz, written to the metadata")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("replay", help="decode a SigMF recording with the gr-gdm receiver, headless")
+    p.add_argument("path")
+    p.add_argument("--estimator", default=None, help="default: the recording's, else ls_interp")
+    p.add_argument("--equalizer", default=None)
+    p.add_argument("--preset", default=None)
+    p.add_argument("--modulation", default=None)
+    p.add_argument("--fec", default=None, choices=["none", "ldpc12"])
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("info", help="blocks, presets, estimators, shipped models")
     p.add_argument("--json", action="store_true")
     return ap
