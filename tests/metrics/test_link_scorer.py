@@ -44,3 +44,11 @@ def test_frames_matched_by_arrival_even_with_broken_header():
     sc.add_rx(rep)
     out = sc.summary()
     assert out["unmatched"] == 0 and out["bits"] > 0 and out["frames_ok"] == 0
+
+
+def test_loss_from_sequence_gaps_and_restarts_without_tx_messages():
+    sc = LinkScorer(SPEC)
+    for i, seq in enumerate([0, 1, 2, 5, 6, 0, 1, 3]):  # 2 lost, restart, 1 lost
+        sc.add_rx({"index": i, "seq": seq, "header_ok": True, "crc_ok": True})
+    out = sc.summary()
+    assert out["frames_sent"] is None and out["frames_lost"] == 3 and out["tx_restarts"] == 1

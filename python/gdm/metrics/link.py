@@ -42,6 +42,10 @@ class LinkScorer:
         self.err_pow = self.h_pow = 0.0
         self.nmse_frames = 0
         self._evm = []
+        # Without the transmitter's messages (another process, a recording), loss is what the
+        # sequence numbers of good frames skip; a jump backwards is a transmitter restart.
+        self._last_seq: int | None = None
+        self.seq_gaps = self.tx_restarts = 0
 
     def add_tx(self, seq: int, payload: bytes):
         self.sent += 1
@@ -83,6 +87,8 @@ class LinkScorer:
             self.crc_errors += 1
         if rep.get("evm_db") is not None:
             self._evm.append(10 ** (rep["evm_db"] / 10))
+        if rep.get("crc_ok"):
+            self._track_seq(int(rep["seq"]))
         seq = self._match(rep)
         if seq is None or seq not in self.tx:
             self.unmatched += 1
@@ -108,6 +114,15 @@ class LinkScorer:
             self.h_pow += float(np.sum(np.abs(Hs) ** 2))
             self.nmse_frames += 1
 
+    def _track_seq(self, seq: int):
+        if self._last_seq is not None:
+            step = (seq - self._last_seq) % 65536
+            if 0 < step < 4096:
+                self.seq_gaps += step - 1
+            elif step != 0:
+                self.tx_restarts += 1
+        self._last_seq = seq
+
     def summary(self) -> dict:
         self._settle(0)
         sent = self.sent or None
@@ -116,7 +131,9 @@ class LinkScorer:
             "frames_sent": sent,
             "frames_detected": self.detected,
             "frames_ok": self.ok,
-            "frames_lost": (self.sent - self.ok) if sent else None,
+            "frames_lost": (self.sent - self.ok) if sent else self.seq_gaps,
+            "frames_lost_by_seq": self.seq_gaps,
+            "tx_restarts": self.tx_restarts,
             "per": (1 - self.ok / self.sent) if sent else None,
             "header_errors": self.header_errors,
             "crc_errors": self.crc_errors,
