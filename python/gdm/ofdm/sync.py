@@ -73,6 +73,7 @@ class FrameSynchronizer:
         self._bad = np.zeros(0, bool)
         self._base = 0  # absolute index of _buf[:, 0]
         self._pos = 0  # absolute index where the next search starts
+        self._expect = False  # a frame just ended: search a short span first
         self.frames_emitted = 0
         self.detections_rejected = 0  # preamble-like metric that failed verification
         self.nonfinite_samples = 0
@@ -99,8 +100,11 @@ class FrameSynchronizer:
         out = []
         spec, L = self.spec, self.L
         while True:
-            # A detection at d needs the plateau metric over [d, d + symbol_len).
-            n = min(self.buffered_end - self._pos - 2 * L - spec.symbol_len, self.chunk)
+            # A detection at d needs the plateau metric over [d, d + symbol_len). Right after a
+            # frame the next preamble is most likely immediately there: look at a short span.
+            span = 2 * spec.symbol_len if self._expect else self.chunk
+            self._expect = False
+            n = min(self.buffered_end - self._pos - 2 * L - spec.symbol_len, span)
             if n <= 0:
                 break
             d = self._detect(self._pos, n)
@@ -118,6 +122,7 @@ class FrameSynchronizer:
             out.append(frame)
             # Next preamble may follow immediately: resume a little before the frame end.
             self._pos = frame.sample_offset + spec.frame_len - spec.cp_len
+            self._expect = True
         self._trim()
         return out
 
@@ -132,19 +137,15 @@ class FrameSynchronizer:
         return self._buf[:, i:i + n]
 
     def _metric(self, start: int, n: int):
+        """Schmidl-Cox metric |P|^2 / (E1 E2) at [start, start + n), antennas combined."""
         L = self.L
         r = self._view(start, n + 2 * L).astype(np.complex128)
-        prod = np.conj(r[:, :-L]) * r[:, L:]  # [rx, n + L]
-        e = np.abs(r) ** 2
-
-        def window(a):
-            c = np.concatenate([np.zeros(a.shape[:-1] + (1,), a.dtype), np.cumsum(a, -1)], -1)
-            return c[..., L:L + n] - c[..., :n]
-
-        P = window(prod).sum(0)
-        E1 = window(e[:, :-L]).sum(0)
-        E2 = window(e[:, L:]).sum(0)
-        M = np.abs(P) ** 2 / np.maximum(E1 * E2, 1e-30)
+        cp = np.concatenate([[0], np.cumsum((np.conj(r[:, :-L]) * r[:, L:]).sum(0))])
+        ce = np.concatenate([[0], np.cumsum((r.real ** 2 + r.imag ** 2).sum(0))])
+        P = cp[L:L + n] - cp[:n]
+        E1 = ce[L:L + n] - ce[:n]
+        E2 = ce[2 * L:2 * L + n] - ce[L:L + n]
+        M = (P.real ** 2 + P.imag ** 2) / np.maximum(E1 * E2, 1e-30)
         return M, P
 
     def _detect(self, start: int, n: int):
@@ -201,8 +202,9 @@ class FrameSynchronizer:
         s0 = start + spec.symbol_len + spec.cp_len - self.backoff
         idx = np.arange(spec.n_sym)[:, None] * spec.symbol_len + np.arange(spec.fft_len)
         span = self._view(s0, int(idx[-1, -1]) + 1)
-        t = (idx + s0 - start) / spec.sample_rate
-        bodies = span[:, idx] * np.exp(-2j * np.pi * cfo * t).astype(np.complex64)
+        t0 = (s0 - start + np.arange(spec.n_sym) * spec.symbol_len) / spec.sample_rate
+        rot = np.exp(-2j * np.pi * cfo * t0)[:, None] * np.exp(-2j * np.pi * cfo * np.arange(spec.fft_len) / spec.sample_rate)
+        bodies = span[:, idx] * rot.astype(np.complex64)
         grid = fft_symbols(bodies, spec) * self._backoff_fix
         if self._pilot_rows is not None:
             r1, r2, bins, ref, dt = self._pilot_rows
