@@ -85,3 +85,15 @@ def drain_messages(block, handlers, quiet: float = 0.3, timeout: float = 5.0) ->
         if busy:
             quiet_since = time.monotonic()
         time.sleep(0.02)
+
+
+BATCH_FRAMES = 32  # frames a vector buffer holds, so every work() call gets a real batch
+
+
+def frame_batches(block, spec, has_outputs: bool = True) -> None:
+    """Work in whole frames, with buffers sized for batches of BATCH_FRAMES frames: GNU Radio's
+    default buffers hold only ~2 frames of fft-length vectors, and Python blocks are fast only
+    when each call sees many."""
+    block.set_output_multiple(spec.n_sym)
+    if has_outputs:
+        block.set_min_output_buffer(BATCH_FRAMES * spec.n_sym)

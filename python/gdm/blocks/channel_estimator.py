@@ -9,7 +9,7 @@ from gnuradio import gr
 
 from .. import estimation
 from ..sim.grid import ChannelConfig
-from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_tags, log, make_spec, to_pmt
+from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, log, make_spec, to_pmt
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
 
@@ -32,7 +32,7 @@ class channel_estimator(gr.sync_block):
         F = self.spec.fft_len
         gr.sync_block.__init__(self, "gdm_channel_estimator", [(np.complex64, F)] * self.n_rx,
                                [(np.complex64, self.n_rx * self.n_tx * F)])
-        self.set_output_multiple(self.spec.n_sym)
+        frame_batches(self, self.spec)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.config = ChannelConfig(profile, float(delay_spread), float(doppler))
         self.options = dict(options or {})

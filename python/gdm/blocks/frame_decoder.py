@@ -8,7 +8,7 @@ import pmt
 from gnuradio import gr
 
 from ..ofdm.transceiver import decode_batch
-from ._common import check_ports, frame_tags, log, make_spec, pdu, to_pmt
+from ._common import check_ports, frame_batches, frame_tags, log, make_spec, pdu, to_pmt
 
 
 class frame_decoder(gr.sync_block):
@@ -25,7 +25,7 @@ class frame_decoder(gr.sync_block):
         K = self.spec.n_occ
         gr.sync_block.__init__(self, "gdm_frame_decoder",
                                [(np.complex64, K)] * self.n_tx + [(np.float32, self.n_tx * K)], None)
-        self.set_output_multiple(self.spec.n_sym)
+        frame_batches(self, self.spec, has_outputs=False)
         self.counters = dict(frames=0, ok=0, header_errors=0, crc_errors=0, flagged=0, untagged=0)
         self.message_port_register_out(pmt.intern("pdus"))
         self.message_port_register_out(pmt.intern("frames"))

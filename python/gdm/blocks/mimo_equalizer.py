@@ -6,7 +6,7 @@ import pmt
 from gnuradio import gr
 
 from ..ofdm.equalizer import METHODS, equalize
-from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_tags, make_spec, to_pmt
+from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, make_spec, to_pmt
 
 
 class mimo_equalizer(gr.sync_block):
@@ -27,7 +27,7 @@ class mimo_equalizer(gr.sync_block):
         gr.sync_block.__init__(self, "gdm_mimo_equalizer",
                                [(np.complex64, F)] * self.n_rx + [(np.complex64, self.n_rx * self.n_tx * F)],
                                [(np.complex64, K)] * self.n_tx + [(np.float32, self.n_tx * K)])
-        self.set_output_multiple(self.spec.n_sym)
+        frame_batches(self, self.spec)
         self.set_tag_propagation_policy(gr.TPP_DONT)
 
     def set_method(self, method):

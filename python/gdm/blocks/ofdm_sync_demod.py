@@ -7,7 +7,7 @@ import numpy as np
 from gnuradio import gr
 
 from ..ofdm.sync import FrameSynchronizer
-from ._common import FRAME_TAG, check_ports, log, make_spec, to_pmt
+from ._common import FRAME_TAG, check_ports, frame_batches, log, make_spec, to_pmt
 
 
 class ofdm_sync_demod(gr.basic_block):
@@ -25,7 +25,7 @@ class ofdm_sync_demod(gr.basic_block):
                                 [(np.complex64, self.spec.fft_len)] * self.n_rx)
         self.sync = FrameSynchronizer(self.spec, self.n_rx, threshold=float(threshold))
         self._out: collections.deque = collections.deque()
-        self.set_output_multiple(self.spec.n_sym)
+        frame_batches(self, self.spec)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.frames_flagged = 0
         self.frames_truncated = 0

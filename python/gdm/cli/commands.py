@@ -119,6 +119,20 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
     return {"csv": str(csv_path), "png": str(png), "rows": rows}
 
 
+def bench(args) -> None:
+    import json
+    import sys
+
+    from ..bench import bench as run_bench
+
+    ants = [tuple(int(v) for v in a.split("x")) for a in args.antennas.split(",")]
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+    rows = run_bench(args.estimators.split(","), ants, args.frames, args.snr, args.device, progress=log)
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+
+
 def info(args) -> dict:
     from .. import _BLOCKS
 
@@ -153,4 +167,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["run", "demo", "eval", "info", "record", "replay"]
+__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench"]

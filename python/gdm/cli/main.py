@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fec", default=None, choices=["none", "ldpc12"])
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("bench", help="receiver and estimator speed beside GNU Radio's stock OFDM receiver")
+    p.add_argument("--estimators", default="ls,lmmse")
+    p.add_argument("--antennas", default="1x2,2x2,1x4", help="comma-separated n_tx x n_rx")
+    p.add_argument("--frames", type=int, default=400)
+    p.add_argument("--snr", type=float, default=25.0)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    p.add_argument("--json", action="store_true", help="one JSON object per configuration, one per line")
+
     p = sub.add_parser("info", help="blocks, presets, estimators, shipped models")
     p.add_argument("--json", action="store_true")
     return ap

@@ -10,8 +10,8 @@ Interoperability with a transmitter gr-gdm did not write. The stock frame (gr-di
   ``s`` is the 127-long scramble sequence of ofdm_txrx); the unused carriers of the last
   symbol are zero. Carriers are filled in the order of the occupied-carrier list. The inverse
   FFT is unnormalised (the amplitude is irrelevant to this receiver).
-* sync word 1: BPSK +-sqrt(2) on the odd active carriers only (two identical time halves:
-  Schmidl-Cox); sync word 2: BPSK +-1 on every active carrier (channel estimate). Both are drawn
+* sync word 1: BPSK +-sqrt(2) on the odd active carriers only (two time halves of opposite
+  sign: Schmidl-Cox with a sign flip); sync word 2: BPSK +-1 on every active carrier (channel estimate). Both are drawn
   from ``numpy.random.seed(42)`` exactly as ofdm_txrx does, and rebuilt here the same way.
 * header (packet_header_ofdm / packet_header_default): 48 BPSK bits on the header symbol,
   LSB first: 12-bit packet length in bytes (CRC-32 included), 12-bit header number, CRC-8
@@ -52,7 +52,7 @@ _S2 = np.sqrt(2.0)
 # digital.constellation_*().points(), indexed by the LSB-first bit chunk.
 CONSTELLATIONS = {
     "bpsk": np.array([-1, 1], complex),
-    "qpsk": np.array([-1 - 1j, 1 - 1j, -1 + 1j, 1 + 1j]) / _S2,
+    "qpsk": np.array([-1 - 1j, 1 - 1j, -1 + 1j, 1 + 1j]) * _S2,  # |point| = 2, as in gr-digital
     "8psk": np.exp(1j * np.array([np.pi / 8, 7 * np.pi / 8, -np.pi / 8, -7 * np.pi / 8,
                                   3 * np.pi / 8, 5 * np.pi / 8, -3 * np.pi / 8, -5 * np.pi / 8])),
 }
@@ -204,10 +204,8 @@ def modulate(payloads, fmt: StockFormat | None = None, first_number: int = 0) ->
         grid[2, fmt.data_bins] = hdr
         flat = np.zeros((ns - 1) * fmt.n_data, complex)
         flat[:sym.size] = sym
-        grid[3:, fmt.data_bins[None, :].repeat(ns - 1, 0).T.T] = 0
         if ns > 1:
-            rows = grid[3:]
-            rows[:, fmt.data_bins] = flat.reshape(ns - 1, fmt.n_data)
+            grid[3:, fmt.data_bins] = flat.reshape(ns - 1, fmt.n_data)
         j = np.arange(ns)
         grid[2:, fmt.pilot_bins] = fmt.pilot_symbols[j % len(fmt.pilot_symbols)]
         out.append(fmt.body(grid).reshape(-1))
@@ -250,6 +248,9 @@ class StockOfdmReceiver:
         # Preamble template for fine timing: sync word 1 body, CP of sync word 2, its body.
         pre = f.body(np.stack([f.sw1, f.sw2])).reshape(-1)
         self._tmpl = np.conj(pre[f.cp_len:]) / np.sqrt(np.sum(np.abs(pre[f.cp_len:]) ** 2))
+        # Sync word 1 on odd carriers only: its second half is the first one negated.
+        b1 = pre[f.cp_len:f.cp_len + N]
+        self._half_sign = float(np.sign(np.real(np.vdot(b1[:self.L], b1[self.L:]))) or 1.0)
         k = np.arange(N) - N // 2
         self._k = k
         self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / N)
@@ -361,18 +362,19 @@ class StockOfdmReceiver:
         m = int(np.argmax(M))
         if M[max(0, m - cp // 4):m + cp // 4 + 1].mean() < self.threshold:
             return None
-        eps0 = float(np.angle(P[m]) / np.pi)  # CFO in subcarrier spacings
+        eps0 = float(np.angle(P[m] * self._half_sign) / np.pi)  # CFO in subcarrier spacings
         # Fine timing: burst start candidates around the crossing, after CFO removal.
-        lo = max(d - S // 2 + 8, self._base + 1)
-        hi = d + cp + 16
+        lo = max(d - S // 2 + 8, self._base)
+        clipped = lo == self._base  # a burst right at the stream start
         T = self._tmpl.size
+        hi = d + cp + 16
         win = self._view(lo + cp, hi - lo + T).astype(np.complex128)
         win = win * np.exp(-2j * np.pi * eps0 * np.arange(win.shape[1]) / N)
         seg = np.lib.stride_tricks.sliding_window_view(win, T, axis=1)  # [rx, cand, T]
         C = (np.abs(seg @ self._tmpl) ** 2).sum(0)
         En = np.sum(np.abs(seg) ** 2, axis=(0, 2))
         peak = int(np.argmax(C))
-        if not En[peak] > 0 or C[peak] / En[peak] < self.min_xcorr or peak in (0, C.size - 1):
+        if not En[peak] > 0 or C[peak] / En[peak] < self.min_xcorr or peak == C.size - 1 or (peak == 0 and not clipped):
             return None
         Cp = np.r_[-np.inf, C, -np.inf]
         local = (C >= Cp[:-2]) & (C >= Cp[2:]) & (C >= self.first_path * C[peak])
@@ -381,9 +383,9 @@ class StockOfdmReceiver:
         # CFO and noise from sync word 1: periodic with period L over its CP and body (the first
         # quarter of the CP is skipped: it holds the previous burst's multipath tail).
         s1 = self._view(start + cp // 4, S - cp // 4).astype(np.complex128)
-        c = np.sum(np.conj(s1[:, :-L]) * s1[:, L:])
+        c = np.sum(np.conj(s1[:, :-L]) * s1[:, L:]) * self._half_sign
         eps = float(np.angle(c) / np.pi)
-        rot = np.exp(-1j * np.pi * eps)  # phase advance over L samples
+        rot = np.exp(-1j * np.pi * eps) * self._half_sign  # phase advance over L samples
         diff = s1[:, L:] * rot - s1[:, :-L]
         noise_t = np.mean(np.abs(diff) ** 2, axis=1) / 2  # per time sample, per antenna
         return start, eps, noise_t
@@ -500,7 +502,6 @@ class StockOfdmReceiver:
         c0 = np.sum(c * np.exp(-1j * slope * j))
         phase = slope * j + (np.angle(c0) if c0 != 0 else 0.0)
         z = z * np.exp(-1j * phase)[:, None]
-        hb = (z[0, self._ai_data].real > 0).astype(np.uint8) ^ f.header_mask
         zd = z[1:, self._ai_data].reshape(-1)
         n_chunks = -(-length * 8 // f.bps)
         zd = zd[:n_chunks]
@@ -517,4 +518,4 @@ class StockOfdmReceiver:
                     cfo_hz=eps_tot * self.sample_rate / f.fft_len, cfo_subcarriers=eps_tot,
                     snr_db=10 * np.log10(max(snr, 1e-12)),
                     evm_db=10 * np.log10(max(evm, 1e-12)), header_number=int(number),
-                    length=int(length) - 4, n_sym=int(3 + n_pay), header_bits_ok=bool(parse_header(hb)))
+                    length=int(length) - 4, n_sym=int(3 + n_pay))

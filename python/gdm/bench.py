@@ -1,0 +1,164 @@
+"""`gr-gdm bench`: receiver speed measured as users run it, beside GNU Radio's stock OFDM receiver
+in the same run.
+
+Per configuration (antennas x estimator) a fresh child process (so peak RSS is its own):
+- the full headless receive flowgraph (sync/demod -> estimator -> equalizer -> decoder -> stats)
+  on pre-generated received samples held in memory: samples/s per antenna stream and frames/s;
+- the estimator alone: per-frame latency (batch 1: median, p99) and batched frames/s.
+The stock reference is digital.ofdm_rx on digital.ofdm_tx samples (also pre-generated).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _received(cfg, frames: int) -> np.ndarray:
+    from .ofdm import framing
+    from .ofdm.transceiver import random_payload, transmit
+    from .sim.channel import StreamChannel
+
+    spec = cfg.spec()
+    n = framing.max_payload_bytes(spec.info_bits_per_frame)
+    x, _, _ = transmit([random_payload(i, n) for i in range(frames)], range(frames), spec)
+    x = np.concatenate([x, np.zeros((cfg.n_tx, spec.frame_len), np.complex64)], axis=1)
+    ch = StreamChannel(cfg.n_tx, cfg.n_rx, spec.sample_rate, cfg.profile, cfg.delay_spread, cfg.doppler,
+                       cfg.snr_db, seed=1)
+    return ch.process(x)
+
+
+def receiver_throughput(cfg, frames: int = 400) -> dict:
+    from gnuradio import blocks, gr
+
+    from .blocks.sim_link import _Link
+
+    y = _received(cfg, frames)
+
+    class Rx(_Link):
+        def __init__(self):
+            gr.top_block.__init__(self, "gdm_bench_rx")
+            self.p = cfg
+            self.srcs = [blocks.vector_source_c(y[r].tolist(), False) for r in range(cfg.n_rx)]
+            self._receiver(cfg, [(s, 0) for s in self.srcs])
+
+    tb = Rx()
+    t0 = time.perf_counter()
+    tb.run()
+    wall = time.perf_counter() - t0
+    ok = tb.dec.stats()["ok"]
+    return {"samples_per_s": y.shape[1] / wall, "frames_per_s": frames / wall, "wall_s": wall,
+            "frames_ok": ok, "frames": frames, "realtime_factor": y.shape[1] / wall / cfg.spec().sample_rate}
+
+
+def estimator_speed(cfg, reps: int = 200, batch: int = 32) -> dict:
+    from . import estimation
+    from .metrics.evaluate import received_grid
+    from .sim.grid import ChannelConfig, grid_channels
+
+    spec = cfg.spec()
+    est = estimation.make(cfg.estimator, spec, cfg.n_rx, cfg.n_tx,
+                          **({"config": ChannelConfig(cfg.profile, cfg.delay_spread, cfg.doppler)}
+                             if cfg.estimator == "genie" else {}))
+    rng = np.random.default_rng(0)
+    H = grid_channels(spec, ChannelConfig(cfg.profile, cfg.delay_spread, cfg.doppler), batch, n_rx=cfg.n_rx, rng=rng)
+    Y = received_grid(H, spec, cfg.snr_db, rng)
+    nv = np.full(batch, 10 ** (-cfg.snr_db / 10))
+    est.estimate(Y[:1], nv[:1])  # warm-up (sessions, caches)
+    lat = []
+    for i in range(reps):
+        t0 = time.perf_counter()
+        est.estimate(Y[i % batch: i % batch + 1], nv[:1])
+        lat.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    n_b = max(1, reps // batch)
+    for _ in range(n_b):
+        est.estimate(Y, nv)
+    tput = n_b * batch / (time.perf_counter() - t0)
+    lat_ms = np.asarray(lat) * 1e3
+    return {"latency_ms_p50": float(np.median(lat_ms)), "latency_ms_p99": float(np.percentile(lat_ms, 99)),
+            "estimator_frames_per_s": tput, "estimator_batch": batch}
+
+
+def stock_throughput(packets: int = 400, packet_len: int = 96) -> dict:
+    from gnuradio import blocks, digital, gr
+
+    data = np.random.default_rng(0).integers(0, 256, packets * packet_len).tolist()
+    tb = gr.top_block()
+    src = blocks.vector_source_b(data, False)
+    s2t = blocks.stream_to_tagged_stream(gr.sizeof_char, 1, packet_len, "packet_len")
+    tx = digital.ofdm_tx(fft_len=64, cp_len=16, packet_length_tag_key="packet_len", rolloff=0)
+    snk = blocks.vector_sink_c()
+    tb.connect(src, s2t, tx, snk)
+    tb.run()
+    x = np.asarray(snk.data(), np.complex64)
+    x = x + (np.random.default_rng(1).standard_normal((x.size, 2)) @ [1, 1j]).astype(np.complex64) * \
+        np.sqrt(np.mean(np.abs(x) ** 2) * 10 ** (-2.5) / 2)  # 25 dB SNR
+    tb = gr.top_block()
+    rx = digital.ofdm_rx(fft_len=64, cp_len=16, packet_length_tag_key="length")
+    out = blocks.vector_sink_b()
+    tb.connect(blocks.vector_source_c(x.tolist(), False), rx, out)
+    t0 = time.perf_counter()
+    tb.run()
+    wall = time.perf_counter() - t0
+    return {"samples_per_s": x.size / wall, "frames_per_s": packets / wall, "wall_s": wall,
+            "frames_ok": len(out.data()) // packet_len, "frames": packets}
+
+
+def _child(job: dict) -> dict:
+    from .link import LinkConfig
+
+    if job["kind"] == "stock":
+        out = stock_throughput(job["frames"])
+    else:
+        cfg = LinkConfig(**job["cfg"])
+        out = {**receiver_throughput(cfg, job["frames"]), **estimator_speed(cfg)}
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def run_child(job: dict) -> dict:
+    """Runs one measurement in a fresh interpreter and returns its JSON line."""
+    p = subprocess.run([sys.executable, "-m", "gnuradio.gdm.bench", json.dumps(job)],
+                       capture_output=True, text=True, env=os.environ.copy())
+    if p.returncode:
+        raise RuntimeError(f"bench worker failed for {job}: {p.stderr.strip().splitlines()[-1:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def bench(estimators=("ls", "lmmse"), antennas=((1, 2), (2, 2), (1, 4)), frames: int = 400,
+          snr_db: float = 25.0, device: str = "cpu", progress=print) -> list[dict]:
+    rows = []
+    stock = run_child({"kind": "stock", "frames": frames})
+    rows.append({"config": "stock digital.ofdm_rx (wifi-like 64/16, BPSK)", **stock})
+    progress(_fmt(rows[-1]))
+    for n_tx, n_rx in antennas:
+        for est in estimators:
+            cfg = dict(n_tx=n_tx, n_rx=n_rx, estimator=est, snr_db=snr_db)
+            if device != "cpu":
+                cfg["estimator_options"] = {"device": device}
+            r = run_child({"kind": "gdm", "frames": frames, "cfg": {k: v for k, v in cfg.items()
+                                                                     if k != "estimator_options"}})
+            r.update(config=f"gr-gdm nr72 {n_tx}x{n_rx} {est}", antennas=f"{n_tx}x{n_rx}", estimator=est,
+                     ratio_to_stock=r["samples_per_s"] / stock["samples_per_s"], device=device)
+            rows.append(r)
+            progress(_fmt(rows[-1]))
+    return rows
+
+
+def _fmt(r: dict) -> str:
+    extra = ""
+    if "latency_ms_p50" in r:
+        extra = (f" | estimator p50 {r['latency_ms_p50']:.2f} ms p99 {r['latency_ms_p99']:.2f} ms, "
+                 f"{r['estimator_frames_per_s']:.0f} frames/s batched | x{r['ratio_to_stock']:.2f} stock")
+    return (f"{r['config']:<40} {r['samples_per_s'] / 1e6:6.2f} Msps {r['frames_per_s']:7.1f} frames/s "
+            f"ok {r['frames_ok']}/{r['frames']} RSS {r['peak_rss_mb']:.0f} MB{extra}")
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(json.loads(sys.argv[1]))))
