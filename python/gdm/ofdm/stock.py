@@ -243,6 +243,7 @@ class StockOfdmReceiver:
         self.first_path = 10 ** (first_path_db / 10)
         self.backoff = int(min(max(backoff, 0), f.cp_len // 2))
         self.smooth, self.chunk = bool(smooth), int(search_chunk)
+        self._look = self.chunk
         self.L = f.fft_len // 2
         N, S = f.fft_len, f.sym_len
         # Preamble template for fine timing: sync word 1 body, CP of sync word 2, its body.
@@ -253,7 +254,9 @@ class StockOfdmReceiver:
         self._half_sign = float(np.sign(np.real(np.vdot(b1[:self.L], b1[self.L:]))) or 1.0)
         k = np.arange(N) - N // 2
         self._k = k
-        self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / N)
+        self._shift = np.fft.fftshift(np.arange(N))
+        # Backoff phase ramp undone, unitary FFT scaling (noise per RE = noise per sample).
+        self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / N) / np.sqrt(N)
         # Delay-domain basis over the active carriers for the smoothed channel estimate.
         taps = np.arange(-int(pre_taps), f.cp_len + 1)
         self._basis = np.exp(-2j * np.pi * np.outer(k[f.active_bins], taps) / N)  # [K, T]
@@ -262,6 +265,9 @@ class StockOfdmReceiver:
         self._ai_data = np.array([pos[b] for b in f.data_bins])
         self._ai_pilot = np.array([pos[b] for b in f.pilot_bins])
         self._ai_sw1 = np.array([pos[b] for b in f.sw1_bins])
+        B, B1 = self._basis, self._basis[self._ai_sw1]
+        lam, U = np.linalg.eigh(B.conj().T @ B + 2 * B1.conj().T @ B1)
+        self._eig = (lam, U.conj().T @ B.conj().T, 2 * U.conj().T @ B1.conj().T, B @ U)
         self._buf = np.zeros((self.n_rx, 0), np.complex64)
         self._bad = np.zeros(0, bool)
         self._base = 0
@@ -322,21 +328,23 @@ class StockOfdmReceiver:
 
         P = window(prod).sum(0)
         E = window(e[:, :-L]).sum(0) * window(e[:, L:]).sum(0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            M = np.abs(P) ** 2 / np.maximum(E, 1e-30)
-        return np.nan_to_num(M, nan=0.0, posinf=0.0), P
+        M = (P.real ** 2 + P.imag ** 2) / np.maximum(E, 1e-30)  # input is finite (push zeroes)
+        return M, P
 
     def _run(self) -> None:
         S, L = self.fmt.sym_len, self.L
         while True:
-            n = min(self.buffered_end - self._pos - 2 * L - S, self.chunk)
+            # Short first look after a burst (the next one often follows at once).
+            n = min(self.buffered_end - self._pos - 2 * L - S, self._look)
             if n <= 0:
                 break
             M, _ = self._metric(self._pos, n)
             hits = np.flatnonzero(M > self.threshold)
             if hits.size == 0:
                 self._pos += n
+                self._look = self.chunk
                 continue
+            self._look = 4 * S
             d = self._pos + int(hits[0])
             nxt = self._burst(d)
             if nxt is _WAIT:
@@ -399,7 +407,7 @@ class StockOfdmReceiver:
         span = self._view(s0, int(idx[-1, -1]) + 1).astype(np.complex128)
         t = idx + (s0 - start)
         bodies = span[:, idx] * np.exp(-2j * np.pi * eps * t / N)
-        Y = np.fft.fftshift(np.fft.fft(bodies, axis=-1), axes=-1) / np.sqrt(N)
+        Y = np.fft.fft(bodies, axis=-1)[..., self._shift]
         return Y * self._backoff_fix
 
     def _channel(self, Y1: np.ndarray, Y2: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -415,17 +423,14 @@ class StockOfdmReceiver:
             H = H2.copy()
             H[:, self._ai_sw1] = (H2[:, self._ai_sw1] + 2 * H1) / 3
             return H
-        # LMMSE in the delay domain (uniform power over the taps): observations of sync word 2
-        # (noise var nv) and of sync word 1 (nv / 2, its carriers carry twice the power).
-        B, B1 = self._basis, self._basis[self._ai_sw1]
-        out = np.empty_like(H2)
-        for a in range(self.n_rx):
-            nv = max(float(noise[a]), 1e-12)
-            p = max(float(np.mean(np.abs(H2[a]) ** 2)) - nv, nv * 1e-3) / B.shape[1] * 4
-            A = (B.conj().T @ B + 2 * B1.conj().T @ B1) / nv + np.eye(B.shape[1]) / p
-            rhs = (B.conj().T @ H2[a] + 2 * B1.conj().T @ H1[a]) / nv
-            out[a] = B @ np.linalg.solve(A, rhs)
-        return out
+        # LMMSE in the delay domain (uniform power p over the taps): observations of sync word 2
+        # (noise var nv) and of sync word 1 (nv / 2: its carriers carry twice the power). With
+        # the Gram matrix G = U diag(lam) U^H fixed, (G / nv + I / p)^-1 is diagonal in U.
+        lam, Q2, Q1, BU = self._eig
+        nv = noise[:, None]
+        p = np.maximum(np.mean(np.abs(H2) ** 2, axis=1, keepdims=True) - nv, nv * 1e-3) / lam.size * 4
+        v = H2 @ Q2.T + H1 @ Q1.T  # [rx, T]: U^H (B^H H2 + 2 B1^H H1)
+        return (v / (lam + nv / p)) @ BU.T
 
     def _burst(self, d: int):
         """Decode the burst detected at d. Returns where the search resumes, or _WAIT."""
