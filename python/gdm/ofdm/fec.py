@@ -58,16 +58,23 @@ class RACode:
         c = np.concatenate([u, p], axis=-1)
         return c[..., self.interleaver]
 
+    def _syndrome_ok(self, c: np.ndarray) -> np.ndarray:
+        """De-interleaved hard codewords [B, n] -> all checks satisfied [B]: the parity bits the
+        information bits imply equal the received ones."""
+        s = np.bitwise_xor.reduce(c[:, :self.k][:, self.info_of_check], axis=-1)
+        return (np.bitwise_xor.accumulate(s, axis=-1) == c[:, self.k:]).all(axis=1)
+
     def decode(self, llr: np.ndarray, max_iter: int = 30, alpha: float = 0.8):
         """Interleaved channel LLRs [B, n] (positive = 0) -> (info bits [B, k], ok [B])."""
         llr = np.atleast_2d(np.asarray(llr, np.float32))[:, self.deinterleaver]
         B = llr.shape[0]
         L = np.concatenate([np.clip(llr, -50, 50), np.full((B, 1), _BIG, np.float32)], axis=1)
-        c2v = np.zeros((B, self.edges.size), np.float32)
         total = L.copy()
-        ok = np.zeros(B, bool)
-        act = np.arange(B)  # frames still iterating; converged ones leave the batch
-        for _ in range(max_iter):
+        # Frames whose hard decisions already satisfy every check need no iterations.
+        ok = self._syndrome_ok((total[:, :self.n] < 0).astype(np.uint8))
+        act = np.flatnonzero(~ok)  # frames still iterating; converged ones leave the batch
+        c2v = np.zeros((act.size, self.edges.size), np.float32)
+        for _ in range(max_iter if act.size else 0):
             La = L[act]
             v2c = (total[act][:, self.edges.reshape(-1)] - c2v).reshape(act.size, self.m, -1)
             sgn = np.where(v2c < 0, -1.0, 1.0).astype(np.float32)
@@ -81,8 +88,7 @@ class RACode:
             out = np.where(np.arange(mag.shape[2]) == i1[..., None], m2, m1)
             c2v = (alpha * prod * sgn * out).reshape(act.size, -1)
             total[act] = La + (self._var_sum @ c2v.T).T.astype(np.float32)
-            hard = (total[act] < 0).astype(np.uint8)
-            done = ~np.bitwise_xor.reduce(hard[:, self.edges], axis=2).any(axis=1)
+            done = self._syndrome_ok((total[act, :self.n] < 0).astype(np.uint8))
             ok[act[done]] = True
             act, c2v = act[~done], c2v[~done]
             if act.size == 0:

@@ -88,13 +88,32 @@ def soft_demap(y: np.ndarray, noise_var, modulation: str) -> np.ndarray:
     return (llr / nv).astype(np.float32)
 
 
+def _nearest_index(v: np.ndarray, modulation: str) -> np.ndarray:
+    """Index of the nearest PAM level of one axis: the levels are evenly spaced, so it is a
+    rounding, not a search."""
+    pam, _ = _axis(modulation)
+    order = np.argsort(pam)
+    lo, step = pam[order[0]], pam[order[1]] - pam[order[0]]
+    return order[np.clip(np.rint((v - lo) / step), 0, pam.size - 1).astype(np.intp)]
+
+
+def nearest_points(y: np.ndarray, modulation: str) -> np.ndarray:
+    """Nearest constellation points of y (for EVM)."""
+    pam, _ = _axis(modulation)
+    y = np.asarray(y)
+    re = pam[_nearest_index(y.real, modulation)]
+    if modulation == "bpsk":
+        return re.astype(np.complex64)
+    return (re + 1j * pam[_nearest_index(y.imag, modulation)]).astype(np.complex64)
+
+
 def hard_decision(y: np.ndarray, modulation: str) -> tuple[np.ndarray, np.ndarray]:
     """Nearest constellation points and their bits (uint8 [..., k]), axis by axis."""
     pam, table = _axis(modulation)
     y = np.asarray(y)
-    i = np.abs(y.real[..., None] - pam).argmin(-1)
+    i = _nearest_index(y.real, modulation)
     if modulation == "bpsk":
         return pam[i].astype(np.complex64), table[i].astype(np.uint8)
-    q = np.abs(y.imag[..., None] - pam).argmin(-1)
+    q = _nearest_index(y.imag, modulation)
     pts = (pam[i] + 1j * pam[q]).astype(np.complex64)
     return pts, np.concatenate([table[i], table[q]], axis=-1).astype(np.uint8)

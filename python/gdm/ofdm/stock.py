@@ -166,13 +166,17 @@ class StockFormat:
         self.header_len = self.n_data  # one header symbol, one bit per carrier
         if self.header_len < HEADER_BITS:
             raise ValueError(f"the header symbol needs >= {HEADER_BITS} data carriers")
+        self._scramble = None
         self.header_mask = (lfsr_bits(0x8a, 0x6f, 7, self.header_len) if self.scramble_bits
                             else np.zeros(self.header_len, np.uint8))
 
     def payload_scramble(self, n_bytes: int) -> np.ndarray:
+        """XOR mask of additive_scrambler_bb(0x8a, 0x7f, 7), reset per packet."""
         if not self.scramble_bits:
             return np.zeros(n_bytes, np.uint8)
-        return np.packbits(lfsr_bits(0x8a, 0x7f, 7, 8 * n_bytes), bitorder="little")
+        if self._scramble is None or self._scramble.size < n_bytes:
+            self._scramble = np.packbits(lfsr_bits(0x8a, 0x7f, 7, 8 * max(n_bytes, 512)), bitorder="little")
+        return self._scramble[:n_bytes]
 
     def payload_symbols(self, n_bytes: int) -> int:
         """OFDM symbols after the header for a packet of n_bytes (CRC-32 included)."""
@@ -231,7 +235,8 @@ class StockOfdmReceiver:
                  occupied_carriers=DEF_OCCUPIED, pilot_carriers=DEF_PILOT_CARRIERS,
                  pilot_symbols=DEF_PILOT_SYMBOLS, threshold: float = 0.3, min_xcorr: float = 0.25,
                  backoff: int = 3, first_path_db: float = -6.0, smooth: bool = True,
-                 pre_taps: int = 4, search_chunk: int = 2048):
+                 pre_taps: int = 4, header_aided: bool = True, track: int = 3,
+                 search_chunk: int = 2048):
         if int(n_rx) < 1:
             raise ValueError(f"n_rx must be >= 1, got {n_rx}")
         if not 0 < threshold < 1:
@@ -243,6 +248,8 @@ class StockOfdmReceiver:
         self.first_path = 10 ** (first_path_db / 10)
         self.backoff = int(min(max(backoff, 0), f.cp_len // 2))
         self.smooth, self.chunk = bool(smooth), int(search_chunk)
+        self.header_aided = bool(header_aided)
+        self.track = max(int(track), 0)
         self._look = self.chunk
         self.L = f.fft_len // 2
         N, S = f.fft_len, f.sym_len
@@ -258,16 +265,16 @@ class StockOfdmReceiver:
         # Backoff phase ramp undone, unitary FFT scaling (noise per RE = noise per sample).
         self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / N) / np.sqrt(N)
         # Delay-domain basis over the active carriers for the smoothed channel estimate.
-        taps = np.arange(-int(pre_taps), f.cp_len + 1)
+        self._taps = taps = np.arange(-int(pre_taps), f.cp_len + 1)
         self._basis = np.exp(-2j * np.pi * np.outer(k[f.active_bins], taps) / N)  # [K, T]
+        wins = [(-1, 1), (-2, 4), (-3, 8), (-int(pre_taps), f.cp_len)]
+        self._windows = sorted({(max(lo, taps[0]), min(hi, taps[-1])) for lo, hi in wins})
+        self._smoothers: dict = {}
         # Positions of data/pilot/sw1 carriers among the active ones.
         pos = {b: i for i, b in enumerate(f.active_bins)}
         self._ai_data = np.array([pos[b] for b in f.data_bins])
         self._ai_pilot = np.array([pos[b] for b in f.pilot_bins])
         self._ai_sw1 = np.array([pos[b] for b in f.sw1_bins])
-        B, B1 = self._basis, self._basis[self._ai_sw1]
-        lam, U = np.linalg.eigh(B.conj().T @ B + 2 * B1.conj().T @ B1)
-        self._eig = (lam, U.conj().T @ B.conj().T, 2 * U.conj().T @ B1.conj().T, B @ U)
         self._buf = np.zeros((self.n_rx, 0), np.complex64)
         self._bad = np.zeros(0, bool)
         self._base = 0
@@ -285,7 +292,8 @@ class StockOfdmReceiver:
             x = x[None]
         if x.ndim != 2 or x.shape[0] != self.n_rx:
             raise ValueError(f"expected samples [n_rx={self.n_rx}, N], got shape {x.shape}")
-        x = x.astype(np.complex64, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = x.astype(np.complex64, copy=False)
         bad = ~np.isfinite(x).all(axis=0)
         if bad.any():
             x = np.where(np.isfinite(x), x, 0).astype(np.complex64)
@@ -299,8 +307,9 @@ class StockOfdmReceiver:
         return out
 
     def flush(self) -> list[dict]:
-        """End of stream: zero padding so that a final burst that is complete gets decoded."""
-        self.push(np.zeros((self.n_rx, 4 * self.fmt.sym_len + 2 * self.L), np.complex64))
+        """End of stream: zero padding so that the search reaches the stream's end (a burst
+        that ends with the stream is normally decoded without it). Not for use mid-stream."""
+        self.push(np.zeros((self.n_rx, 2 * self.fmt.sym_len + 2 * self.L), np.complex64))
         return self.pop_packets()
 
     @property
@@ -344,8 +353,15 @@ class StockOfdmReceiver:
                 self._pos += n
                 self._look = self.chunk
                 continue
-            self._look = 4 * S
             d = self._pos + int(hits[0])
+            below = np.flatnonzero(M[hits[0]:] <= self.threshold)
+            if below.size == 0 and n - hits[0] > 4 * S:
+                # Metric high for much longer than a preamble (a tone, a DC offset): no burst
+                # can be told apart in there; skip the run, keep its end.
+                self.counters["detections_rejected"] += 1
+                self._pos += n - S
+                continue
+            self._look = self.chunk
             nxt = self._burst(d)
             if nxt is _WAIT:
                 self._pos = d
@@ -410,45 +426,82 @@ class StockOfdmReceiver:
         Y = np.fft.fft(bodies, axis=-1)[..., self._shift]
         return Y * self._backoff_fix
 
-    def _channel(self, Y1: np.ndarray, Y2: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        """Per-antenna channel [rx, K_active] from both sync words, referenced to sync word 2."""
-        f = self.fmt
-        ab = f.active_bins
-        H2 = Y2[:, ab] / f.sw2[ab]
-        H1 = Y1[:, f.sw1_bins] / f.sw1[f.sw1_bins]
-        # Residual CFO turns the channel between the two sync words: align sync word 1's.
-        ph = np.sum(np.conj(H1) * H2[:, self._ai_sw1])
-        H1 = H1 * (np.exp(1j * np.angle(ph)) if ph != 0 else 1)
+    def _smoother(self, with_header: bool):
+        """Per channel model (tap windows, per-carrier): (U^H [T, n_obs], singular values [T],
+        B V [K_active, T]) of the whitened observation matrix sqrt(w) B[rows] (rows: sync word
+        1's carriers with weight 2, sync word 2's and, once its bits are known, the header's
+        with weight 1)."""
+        key = bool(with_header)
+        if key not in self._smoothers:
+            K = self.fmt.active_bins.size
+            rows = [self._ai_sw1, np.arange(K)] + ([np.arange(K)] if with_header else [])
+            w = np.concatenate([np.full(self._ai_sw1.size, 2.0)] + [np.ones(K)] * (len(rows) - 1))
+            out = []
+            # Tap windows of the delay-domain basis, then one free value per carrier (for
+            # channels longer than the CP, where no short tap model fits).
+            bases = [self._basis[:, lo - self._taps[0]:hi - self._taps[0] + 1] for lo, hi in self._windows]
+            for Bw in bases + [np.eye(K)]:
+                U, sv, Vh = np.linalg.svd(np.sqrt(w)[:, None] * Bw[np.concatenate(rows)], full_matrices=False)
+                out.append((U.conj().T, sv, Bw @ Vh.conj().T))
+            self._smoothers[key] = (np.sqrt(w), out)
+        return self._smoothers[key]
+
+    def _channel(self, obs: list, noise: np.ndarray) -> np.ndarray:
+        """Per-antenna channel [rx, K_active] from LS observations [sync word 1 (its carriers),
+        sync word 2, optionally the header (all active carriers)], each [rx, K_i], referenced
+        to sync word 2. Residual CFO turns the channel from one symbol to the next: each is
+        phase-aligned to sync word 2 first. Then LMMSE in the delay domain with a uniform power
+        over the taps of a window chosen per burst by an AIC test on the LS residual (short for
+        a flat channel, up to [-pre_taps, cp_len] for multipath, per carrier beyond the CP)."""
+        H1, H2 = obs[0], obs[1]
+        al = [H1 * np.exp(1j * np.angle(np.sum(np.conj(H1) * H2[:, self._ai_sw1]))), H2]
+        for Hx in obs[2:]:
+            al.append(Hx * np.exp(1j * np.angle(np.sum(np.conj(Hx) * H2))))
         if not self.smooth:
-            H = H2.copy()
-            H[:, self._ai_sw1] = (H2[:, self._ai_sw1] + 2 * H1) / 3
+            H = np.mean(al[1:], axis=0)
+            H[:, self._ai_sw1] = (H[:, self._ai_sw1] * (len(al) - 1) + 2 * al[0]) / (len(al) + 1)
             return H
-        # LMMSE in the delay domain (uniform power p over the taps): observations of sync word 2
-        # (noise var nv) and of sync word 1 (nv / 2: its carriers carry twice the power). With
-        # the Gram matrix G = U diag(lam) U^H fixed, (G / nv + I / p)^-1 is diagonal in U.
-        lam, Q2, Q1, BU = self._eig
+        sw, wins = self._smoother(len(obs) > 2)
+        y = np.concatenate(al, axis=1) * sw  # whitened: noise nv on every row
         nv = noise[:, None]
-        p = np.maximum(np.mean(np.abs(H2) ** 2, axis=1, keepdims=True) - nv, nv * 1e-3) / lam.size * 4
-        v = H2 @ Q2.T + H1 @ Q1.T  # [rx, T]: U^H (B^H H2 + 2 B1^H H1)
-        return (v / (lam + nv / p)) @ BU.T
+        yy = np.sum(np.abs(y) ** 2, axis=1, keepdims=True)
+        best = None
+        for UH, sv, BV in wins:
+            c = y @ UH.T  # [rx, T]
+            cost = float(np.sum((yy - np.sum(np.abs(c) ** 2, axis=1, keepdims=True)) / nv)) + 2 * sv.size * self.n_rx
+            if best is None or cost < best[0]:
+                best = (cost, c, sv, BV)
+        _, c, sv, BV = best
+        p = np.maximum(np.mean(np.abs(H2) ** 2, axis=1, keepdims=True) - nv, nv * 1e-3) / sv.size
+        return (c * (sv / (sv ** 2 + nv / p))) @ BV.T
 
     def _burst(self, d: int):
         """Decode the burst detected at d. Returns where the search resumes, or _WAIT."""
         f, S = self.fmt, self.fmt.sym_len
         # Acquisition (cached while the burst's samples are still arriving).
-        if d + S // 2 + 4 * S + 2 * self.L > self.buffered_end:
+        # Acquisition reads up to the header's end of a start <= d + S/2 (see _acquire).
+        if d + S // 2 + 3 * S > self.buffered_end:
             return _WAIT
         acq = self._cache.get(d)
         if acq is None:
             acq = self._acquire(d)
             if acq is None:
                 self.counters["detections_rejected"] += 1
-                return d + f.cp_len // 2
+                # Every start within d +- S/2 was tested: the search may resume at d + S/2.
+                return d + S // 2 - 8
             start, eps, noise_t = acq
             Y = self._fft(start, eps, 0, 3)  # sync words and header
             noise = np.maximum(noise_t, 1e-20)  # per RE: unitary FFT keeps the time variance
-            H = self._channel(Y[:, 0], Y[:, 1], noise)
+            ab = f.active_bins
+            obs = [Y[:, 0, f.sw1_bins] / f.sw1[f.sw1_bins], Y[:, 1, ab] / f.sw2[ab]]
+            H = self._channel(obs, noise)
             hdr = self._header(Y[:, 2], H, noise)
+            if hdr is not None and self.header_aided:
+                # Header bits known once their CRC checks: a third training symbol.
+                X = np.zeros(f.fft_len, complex)
+                X[f.data_bins] = CONSTELLATIONS["bpsk"][header_bits(*hdr, f.header_len) ^ f.header_mask]
+                X[f.pilot_bins] = f.pilot_symbols[0]
+                H = self._channel(obs + [Y[:, 2, ab] / X[ab]], noise)
             acq = self._cache[d] = (start, eps, noise, H, hdr)
             self.counters["bursts_detected"] += 1
             if hdr is None:
@@ -460,7 +513,7 @@ class StockOfdmReceiver:
         length, number = hdr
         n_pay = f.payload_symbols(length)
         end = start + (3 + n_pay) * S
-        if end + self.backoff > self.buffered_end:
+        if end > self.buffered_end:
             return _WAIT
         self._cache.pop(d, None)
         i0 = start - self._base
@@ -471,6 +524,7 @@ class StockOfdmReceiver:
         if pkt["crc_ok"]:
             self.counters["packets_ok"] += 1
             nxt = end - f.cp_len  # the next burst may follow immediately
+            self._look = 4 * S
         else:
             self.counters["payload_crc_failures"] += 1
             nxt = start + 3 * S  # the header may have lied: search the payload for preambles
@@ -502,10 +556,14 @@ class StockOfdmReceiver:
         pil = f.pilot_symbols[j % len(f.pilot_symbols)]
         gp = g[self._ai_pilot]
         c = np.sum(gp * z[:, self._ai_pilot] * np.conj(pil), axis=1)  # per-symbol common phase
-        # Residual CFO: phase slope across the burst (differential, wrap-free), then the offset.
+        # Residual CFO: phase slope across the burst (differential, wrap-free), then the offset,
+        # then what is left (a slow phase drift) smoothed over +-track symbols.
         slope = float(np.angle(np.sum(c[1:] * np.conj(c[:-1])))) if c.size > 1 else 0.0
-        c0 = np.sum(c * np.exp(-1j * slope * j))
-        phase = slope * j + (np.angle(c0) if c0 != 0 else 0.0)
+        r = c * np.exp(-1j * slope * j)
+        t = self.track
+        rs = np.convolve(np.r_[np.zeros(t), r, np.zeros(t)], np.ones(2 * t + 1), "valid") if t else r
+        rs = np.where(rs != 0, rs, np.sum(r))
+        phase = slope * j + np.angle(rs)
         z = z * np.exp(-1j * phase)[:, None]
         zd = z[1:, self._ai_data].reshape(-1)
         n_chunks = -(-length * 8 // f.bps)
@@ -516,7 +574,7 @@ class StockOfdmReceiver:
         payload, crc = pk[:-4], pk[-4:]
         crc_ok = length >= 4 and zlib.crc32(payload).to_bytes(4, "little") == crc
         err = zd - f.points[idx]
-        evm = float(np.mean(np.abs(err) ** 2)) if zd.size else 0.0
+        evm = float(np.mean(np.abs(err) ** 2) / np.mean(np.abs(f.points) ** 2)) if zd.size else 0.0
         snr = float(np.mean(g))
         eps_tot = eps + slope * f.fft_len / (2 * np.pi * f.sym_len)
         return dict(payload=payload if length >= 4 else b"", crc_ok=bool(crc_ok), sample_offset=int(start),
