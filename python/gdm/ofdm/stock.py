@@ -10,9 +10,9 @@ Interoperability with a transmitter gr-gdm did not write. The stock frame (gr-di
   ``s`` is the 127-long scramble sequence of ofdm_txrx); the unused carriers of the last
   symbol are zero. Carriers are filled in the order of the occupied-carrier list. The inverse
   FFT is unnormalised (the amplitude is irrelevant to this receiver).
-* sync word 1: BPSK +-sqrt(2) on the odd active carriers only (two time halves of opposite
-  sign: Schmidl-Cox with a sign flip); sync word 2: BPSK +-1 on every active carrier (channel estimate). Both are drawn
-  from ``numpy.random.seed(42)`` exactly as ofdm_txrx does, and rebuilt here the same way.
+* sync word 1: BPSK +-sqrt(2) on the odd active carriers only, so its two time halves are of
+  opposite sign (Schmidl-Cox with a sign flip); sync word 2: BPSK +-1 on every active carrier.
+  Both are drawn from ``numpy.random.seed(42)`` exactly as ofdm_txrx does, and rebuilt here so.
 * header (packet_header_ofdm / packet_header_default): 48 BPSK bits on the header symbol,
   LSB first: 12-bit packet length in bytes (CRC-32 included), 12-bit header number, CRC-8
   (poly 0x07, init 0xFF, over the little-endian 16-bit length and number), zero padding;
@@ -20,16 +20,29 @@ Interoperability with a transmitter gr-gdm did not write. The stock frame (gr-di
 * payload: the bytes with their CRC-32 (zlib's, appended little-endian), additively scrambled
   (LFSR 0x8a, seed 0x7f, 7, reset per packet) when scrambling is on, split LSB first into
   ``bps`` bits per symbol and mapped index -> ``constellation_{bpsk,qpsk,8psk}().points()``
-  (chunks_to_symbols: no differential or Gray pre-coding is applied).
+  (chunks_to_symbols: no differential or Gray pre-coding is applied; QPSK points have |x| = 2).
+``modulate`` is a numpy replica of the transmitter (sample-exact against ofdm_tx, see the tests).
 
 The receiver works chunk by chunk on [n_rx, N] streams with bursts back to back or separated by
-gaps: Schmidl-Cox detection summed over antennas, CFO from sync word 1's halves, timing by
-cross-correlation with the known preamble (earliest arrival within ``first_path_db`` of the
-peak), channel per antenna from both sync words (LMMSE-smoothed in the delay domain over
-``[-pre_taps, cp_len]``), noise from sync word 1's halves, MRC over antennas, common phase
-tracked with the pilots (residual CFO as a phase slope across the burst), then header CRC-8,
-payload length from the header and CRC-32. Non-finite input is zeroed; a burst touching it is
-counted and dropped.
+gaps; after a burst whose CRC checks, the search resumes at its end, so a burst that follows
+immediately is found (stock ofdm_rx drops a few percent of those):
+1. detection: Schmidl-Cox metric summed over antennas crossing ``threshold``, with a plateau
+   check; a metric that stays high far longer than a preamble (tone, DC) is skipped;
+2. CFO (+-1 subcarrier range) from the metric, then from sync word 1's CP and halves at the
+   exact timing; noise variance per antenna from the halves' difference;
+3. timing: correlation with the known preamble after CFO removal, combined over antennas; the
+   earliest arrival within ``first_path_db`` of the peak; a weak correlation rejects the
+   detection. FFT windows start ``backoff`` samples early in the CP (phase ramp removed);
+4. channel per antenna from both sync words and, once its CRC-8 checks, the header symbol as a
+   third training symbol: LMMSE in the delay domain over a tap window chosen per burst by an
+   AIC test (a few taps for a flat channel, up to [-pre_taps, cp_len], or per carrier for a
+   channel longer than the CP);
+5. MRC over antennas; common phase from the 4 pilots per symbol: a residual-CFO slope over the
+   burst plus a slow drift smoothed over +-``track`` symbols;
+6. header CRC-8, payload length from the header, hard decisions, descrambling, CRC-32.
+Non-finite input is zeroed; a burst touching it is counted and dropped. The stream is preceded
+by one symbol of zeros, so a first burst with a few samples cut off is still received (its
+sample_offset is then slightly negative).
 """
 from __future__ import annotations
 
@@ -146,8 +159,9 @@ class StockFormat:
         if fft_len < 8 or fft_len % 2 or not 0 <= cp_len < fft_len:
             raise ValueError(f"need an even fft_len >= 8 and 0 <= cp_len < fft_len, got {fft_len}, {cp_len}")
         occ, pil = [int(c) for c in occupied_carriers[0]], [int(c) for c in pilot_carriers[0]]
-        if any(not -fft_len // 2 <= c < fft_len // 2 for c in occ + pil) or len(set(occ + pil)) != len(occ + pil):
-            raise ValueError("carriers must be distinct and within the FFT")
+        if (any(not -fft_len // 2 <= c < fft_len // 2 for c in occ + pil) or len(set(occ + pil)) != len(occ + pil)
+                or 0 in occ + pil):
+            raise ValueError("carriers must be distinct, within the FFT and not DC (sync word 2 is zero there)")
         self.fft_len, self.cp_len, self.sym_len = fft_len, cp_len, fft_len + cp_len
         self.payload_mod, self.bps = payload_mod, BITS_PER_SYMBOL[payload_mod]
         self.points = CONSTELLATIONS[payload_mod]
@@ -221,13 +235,21 @@ _WAIT = object()
 
 
 class StockOfdmReceiver:
-    """Streaming receiver of stock ofdm_tx bursts on n_rx antennas.
+    """Streaming receiver of stock ofdm_tx bursts on n_rx antennas (see the module docstring).
 
-    ``push(samples [n_rx, N])``, ``pop_packets()`` -> list of dicts (payload bytes without the
-    CRC, crc_ok, sample_offset of the burst start, cfo_hz, snr_db, header_number, ...) for
-    every burst whose header checked (payload CRC good or not); ``flush()`` at end of stream.
-    ``counters``: bursts_detected (verified preambles), detections_rejected, header_crc_failures,
-    payload_crc_failures, packets_ok, nonfinite_samples, bursts_dropped_nonfinite.
+    ``push(samples [n_rx, N])``; ``pop_packets()`` -> one dict per burst whose header CRC-8
+    checked, payload CRC good or not: payload (bytes, CRC-32 stripped), crc_ok, sample_offset
+    (absolute stream index of the burst's first sample, the CP of sync word 1), header_number,
+    cfo_hz (``sample_rate`` / fft_len per subcarrier) and cfo_subcarriers, snr_db (per resource
+    element after combining, from the channel and noise estimates), evm_db, length (payload
+    bytes), n_sym (OFDM symbols incl. the sync words). ``flush()`` once at the end of the
+    stream. ``counters`` / ``stats()``: bursts_detected (verified preambles),
+    detections_rejected, header_crc_failures, payload_crc_failures, packets_ok,
+    nonfinite_samples, bursts_dropped_nonfinite.
+
+    fft_len, cp_len, payload_mod ("bpsk", "qpsk", "8psk": bps_payload 1, 2, 3), scramble_bits
+    and the carrier/pilot layout must match the transmitter; the other arguments tune the
+    receiver (defaults suit the stock waveform).
     """
 
     def __init__(self, n_rx: int = 1, fft_len: int = 64, cp_len: int = 16, payload_mod: str = "bpsk",
@@ -260,7 +282,6 @@ class StockOfdmReceiver:
         b1 = pre[f.cp_len:f.cp_len + N]
         self._half_sign = float(np.sign(np.real(np.vdot(b1[:self.L], b1[self.L:]))) or 1.0)
         k = np.arange(N) - N // 2
-        self._k = k
         self._shift = np.fft.fftshift(np.arange(N))
         # Backoff phase ramp undone, unitary FFT scaling (noise per RE = noise per sample).
         self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / N) / np.sqrt(N)
@@ -275,10 +296,12 @@ class StockOfdmReceiver:
         self._ai_data = np.array([pos[b] for b in f.data_bins])
         self._ai_pilot = np.array([pos[b] for b in f.pilot_bins])
         self._ai_sw1 = np.array([pos[b] for b in f.sw1_bins])
-        self._buf = np.zeros((self.n_rx, 0), np.complex64)
-        self._bad = np.zeros(0, bool)
-        self._base = 0
-        self._pos = 0
+        # The stream is preceded by one symbol of zeros: a first burst whose first samples were
+        # cut off (a receiver started late, a resampler's transient) still has its sync words
+        # (its sample_offset is then negative).
+        self._buf = np.zeros((self.n_rx, S), np.complex64)
+        self._bad = np.zeros(S, bool)
+        self._base = self._pos = -S
         self._cache: dict = {}
         self._out: list[dict] = []
         self.counters = dict(bursts_detected=0, detections_rejected=0, header_crc_failures=0,
@@ -389,7 +412,7 @@ class StockOfdmReceiver:
         eps0 = float(np.angle(P[m] * self._half_sign) / np.pi)  # CFO in subcarrier spacings
         # Fine timing: burst start candidates around the crossing, after CFO removal.
         lo = max(d - S // 2 + 8, self._base)
-        clipped = lo == self._base  # a burst right at the stream start
+        clipped = lo == self._base  # candidates cut by the (padded) stream start
         T = self._tmpl.size
         hi = d + cp + 16
         win = self._view(lo + cp, hi - lo + T).astype(np.complex128)
