@@ -61,8 +61,19 @@ def record(args) -> dict:
 
 def replay(args) -> dict:
     from ..blocks.link_stats import format_stats
-    from ..blocks.sim_link import ReplayLink
+    from ..blocks.sim_link import ReplayLink, StockReplayLink, stock_ofdm_rx_reference
+    from ..io.recording import open_recording
 
+    if open_recording(args.path).meta["global"].get("gdm:waveform") == "stock_ofdm":
+        out = StockReplayLink(args.path).run_and_collect()
+        out["payloads_ok"] = len(out.pop("payloads"))
+        ref = stock_ofdm_rx_reference(args.path)
+        out["stock_ofdm_rx_frames_ok"] = ref["frames_ok"]
+        if not args.json:
+            print(f"replay {args.path} (stock digital.ofdm_tx waveform): gr-gdm stock_ofdm_rx decoded "
+                  f"{out['frames_ok']} packets with good CRC; GNU Radio's digital.ofdm_rx on the same "
+                  f"samples: {ref['frames_ok']}  ({out['stats']})")
+        return out
     over = {k: getattr(args, k) for k in ("estimator", "equalizer", "preset", "modulation", "fec")}
     out = _result(ReplayLink(args.path, **over).run_and_collect())
     out["payloads_ok"] = len(out.pop("payloads"))
