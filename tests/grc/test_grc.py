@@ -21,6 +21,8 @@ EXAMPLES = GRC / "examples"
 BLOCK_FILES = sorted(GRC.glob("gdm_*.block.yml"))
 HEADLESS = ["gdm_sim_link_1x2", "gdm_sim_link_1x4", "gdm_sim_link_2x2"]
 QT_GUI = "gdm_sim_link_qt_gui"
+# compiled and run by tests/grc/test_radio_io.py
+RADIO_IO = ["usrp_rx_2ch", "usrp_tx", "usrp_loopback", "zmq_tx", "zmq_rx", "record_sigmf", "replay_sigmf"]
 
 # GRC defaults that differ from the Python defaults on purpose.
 INTENDED_DEFAULT_DIFFS = {("link_stats", "print_interval")}  # print by default in a flowgraph
@@ -99,8 +101,8 @@ def test_block_yaml(path):
         assert isinstance(v, ast.Name) and v.id == f"PARAM_{k}", f"{b['id']}: {k}=${{{k}}} expected"
         assert k in ps, f"{b['id']}: no parameter {k}"
     for k, p in ps.items():
-        if (name, k) in INTENDED_DEFAULT_DIFFS:
-            continue
+        if (name, k) in INTENDED_DEFAULT_DIFFS or py[k].default is inspect.Parameter.empty:
+            continue  # intended, or required in Python (e.g. a file path): no default to compare
         want = py[k].default
         got = yaml_default(p)
         assert got == want or (want is None and got is None), f"{b['id']}.{k}: GRC default {got!r}, Python {want!r}"
@@ -229,7 +231,7 @@ def compiled(tmp_path_factory):
 
 
 def test_examples_present():
-    assert {p.stem for p in EXAMPLES.glob("*.grc")} == {*HEADLESS, QT_GUI}
+    assert {p.stem for p in EXAMPLES.glob("*.grc")} == {*HEADLESS, QT_GUI, *RADIO_IO}
 
 
 @pytest.mark.parametrize("name", [*HEADLESS, QT_GUI])

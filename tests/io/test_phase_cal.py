@@ -72,6 +72,8 @@ def test_corrections_align_channels_and_round_trip(tmp_path):
     assert phase_cal.load_corrections("", 2) == [1, 1]
     with pytest.raises(ValueError, match="4 channels, the flowgraph has 2"):
         phase_cal.load_corrections(str(path), 2)
+    with pytest.raises(SystemExit, match="gr-gdm: .*missing.json: not a usable phase calibration"):
+        phase_cal.load_corrections(str(tmp_path / "missing.json"), 2, exit_on_error=True)
     d = json.loads(path.read_text())
     assert np.allclose(_wrap_deg(np.array(d["phase_deg"]) - PHASES_DEG), 0, atol=0.3)
     assert "ch3: phase" in cal.describe()
@@ -85,7 +87,8 @@ def test_integer_lag_found():
     cal = phase_cal.estimate(x, max_lag=8)
     assert cal.lags.tolist() == [0, 3]
     assert abs(_wrap_deg(cal.phase_deg[1] - 37.0)) < 1.0
-    assert phase_cal.estimate(x, max_lag=0).coherence[1] < 0.2  # misaligned at lag 0
+    with pytest.raises(ValueError, match="no common signal"):  # white signal, misaligned at lag 0
+        phase_cal.estimate(x, max_lag=0)
 
 
 def test_other_reference_and_errors():
@@ -117,3 +120,40 @@ def test_from_recording_and_cli(tmp_path, capsys):
     assert phase_cal.main([str(base.with_suffix(".sigmf-meta")), "--save", str(tmp_path / "c.json")]) == 0
     out = capsys.readouterr().out
     assert "ch1: phase" in out and (tmp_path / "c.json").is_file()
+
+
+def test_attach_calibrates_inside_a_running_flowgraph(tmp_path):
+    gr = pytest.importorskip("gnuradio.gr")
+    from gnuradio import blocks
+
+    rng = np.random.default_rng(6)
+    s = np.tile(_frames(1), 6)
+    x, _ = _capture(s, 20.0, rng, phases=PHASES_DEG[:2], amps=AMPS[:2])
+    x[:, :1000] = 0  # settling: nothing useful before the skip
+    tb = gr.top_block()
+    srcs = [blocks.vector_source_c(x[c].tolist(), False) for c in range(2)]
+    corr = [blocks.multiply_const_cc(1.0) for _ in range(2)]
+    sinks = [blocks.null_sink(8) for _ in range(2)]
+    for c in range(2):
+        tb.connect(srcs[c], corr[c], sinks[c])
+    msgs = []
+    tap = phase_cal.attach(tb, [(b, 0) for b in srcs], corr, n_samples=4096, skip=1000,
+                           save=tmp_path / "session.json", log=msgs.append)
+    tb.run()
+    assert tap.done.is_set() and tap.error is None
+    assert abs(_wrap_deg(tap.result.phase_deg[1] - 37.0)) < 1.0
+    assert corr[0].k() == pytest.approx(1.0) and np.angle(corr[1].k(), deg=True) == pytest.approx(-37.0, abs=1.0)
+    assert (tmp_path / "session.json").is_file() and "relative to ch0" in msgs[0]
+
+    # no common signal: the correctors stay as they were, and it says so
+    tb = gr.top_block()
+    noise = (rng.standard_normal((2, 8192)) + 1j * rng.standard_normal((2, 8192))).astype(np.complex64)
+    srcs = [blocks.vector_source_c(noise[c].tolist(), False) for c in range(2)]
+    corr = [blocks.multiply_const_cc(1.0) for _ in range(2)]
+    for c in range(2):
+        tb.connect(srcs[c], corr[c], blocks.null_sink(8))
+    msgs = []
+    tap = phase_cal.attach(tb, [(b, 0) for b in srcs], corr, n_samples=4096, log=msgs.append)
+    tb.run()
+    assert tap.result is None and "no common signal" in tap.error and "corrections unchanged" in msgs[0]
+    assert corr[1].k() == 1.0

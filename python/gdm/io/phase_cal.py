@@ -4,27 +4,30 @@ Why: on many devices the relative phase of the RX channels is not stable across 
 retunes (X310 with two UBX/SBX boards: each synthesizer locks with its own phase). A shared LO
 (B210, TwinRX with the companion LO) keeps the channels coherent within a session, but the
 offset between them is not guaranteed to be the same after a restart or retune, so measure it
-per session rather than once per device. gr-gdm's own receiver does not need it: the pilots estimate every RX
-chain's channel including its phase. Anything that uses the array's spatial structure does: the
+per session rather than once per device. gr-gdm's own receiver does not need it: the pilots
+estimate every RX chain's channel including its phase. Anything that uses the array's spatial structure does: the
 LMMSE prior with antenna correlation, direction finding or beamforming, learned estimators
 trained on array channels, and recordings compared across sessions.
 
 Procedure (once per session, i.e. after every start of the flowgraph and every retune):
 1. Feed all RX inputs the same signal: a 1:N splitter with equal-length cables from a TX
-   (``usrp_tx.grc``, our frames are a good wideband signal) or a signal generator, with enough
-   attenuation for the RX input (30 dB or more for a cabled USRP TX).
-2. Capture a few thousand samples of all channels at the frequency, rate and gains you will use
-   (e.g. ``record_sigmf.grc`` with the USRP source in place of the simulated one; any capture
-   as a complex array ``[n_ch, n]`` will do).
-3. ``cal = estimate(x)`` (or ``python3 -m gnuradio.gdm.io.phase_cal capture.sigmf-meta --save
-   cal.json``): the complex gain of every channel relative to channel 0 from the zero-lag
-   cross-correlation (the integer lag of the best alignment is reported too), the coherence
-   (near 1 for a good capture) and the expected phase error.
-4. Apply: ``apply(x, cal.corrections)`` in Python, or in a flowgraph one
-   ``blocks.multiply_const_cc(c)`` per channel before the receiver; ``usrp_rx_2ch.grc`` does
-   this with ``--phase-cal cal.json`` (``load_corrections``).
-5. Reconnect the antennas; the fixed phase of the antenna cables is not part of it (measure it
-   once with the splitter at the antenna end of the cables if it matters).
+   (``usrp_tx.grc`` on another device, or the same device's TX in ``usrp_loopback.grc``; our
+   frames are a good wideband signal) or a signal generator, with enough attenuation for the RX
+   input (30 dB or more for a cabled USRP TX).
+2. In the session itself: ``usrp_rx_2ch.py --calibrate 0.5`` (and ``usrp_loopback.py``) taps the
+   first 0.5 s of uncorrected samples after 0.2 s of settling (``attach``), estimates, and sets the
+   per-channel correction (one ``blocks.multiply_const_cc`` per channel before the receiver) while
+   the flowgraph keeps running; ``--phase-cal-save cal.json`` keeps the numbers.
+3. Then reconnect the antennas without retuning (an RF switch makes this automatic). The fixed
+   phase of the antenna cables is not part of it (measure it once with the splitter at the
+   antenna end of the cables if it matters).
+Offline: ``cal = estimate(x)`` on any capture ``[n_ch, n]``, or ``python3 -m
+gnuradio.gdm.io.phase_cal capture.sigmf-meta --save cal.json`` on a SigMF recording: the complex
+gain of every channel relative to channel 0 from the cross-correlation (the integer lag of the
+best alignment within ``max_lag``), the coherence (near 1 for a good capture) and the expected
+phase error; ``apply(x, cal.corrections)`` corrects a capture. A saved calibration
+(``--phase-cal cal.json``) is only valid for a later session on devices whose phase repeats
+(check by calibrating twice across a restart and comparing).
 """
 from __future__ import annotations
 
@@ -122,7 +125,8 @@ def estimate(x, ref: int = 0, max_lag: int = 0) -> PhaseCal:
             if best is None or rho > best[0]:
                 best = (rho, lag, c / pb if pb > 0 else 0.0, len(a))
         rho, lag, g, m = best
-        if rho < 1e-3 or g == 0:
+        # Independent noise gives a coherence of about 1/sqrt(m): demand clearly more.
+        if rho < 5.0 / np.sqrt(m) or g == 0:
             raise ValueError(f"phase_cal: channel {k} shows no common signal with channel {ref} "
                              f"(coherence {rho:.2g}); feed all inputs from one splitter")
         gains[k], lags[k], coh[k] = g, lag, rho
@@ -138,16 +142,82 @@ def apply(x, corrections) -> np.ndarray:
     return (x * c.reshape((-1,) + (1,) * (x.ndim - 1))).astype(np.complex64)
 
 
-def load_corrections(path, n_ch: int) -> list[complex]:
+def load_corrections(path, n_ch: int, exit_on_error: bool = False) -> list[complex]:
     """Corrections saved by PhaseCal.save; ``path`` empty or None: all ones (no calibration).
-    For flowgraph variables (evaluated when GRC draws the flowgraph, too)."""
+    For flowgraph variables; ``exit_on_error``: a missing or unusable file ends the program with
+    the reason instead of a traceback."""
     if not path:
         return [1 + 0j] * int(n_ch)
-    d = json.loads(Path(path).read_text())
-    c = [complex(re, im) for re, im in d["corrections"]]
-    if len(c) != int(n_ch):
-        raise ValueError(f"{path}: calibration for {len(c)} channels, the flowgraph has {n_ch}")
+    try:
+        d = json.loads(Path(path).read_text())
+        c = [complex(re, im) for re, im in d["corrections"]]
+        if len(c) != int(n_ch):
+            raise ValueError(f"calibration for {len(c)} channels, the flowgraph has {n_ch}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        msg = f"{path}: not a usable phase calibration ({e}); make one with python3 -m gnuradio.gdm.io.phase_cal"
+        if exit_on_error:
+            raise SystemExit(f"gr-gdm: {msg}") from None
+        raise ValueError(msg) from None
     return c
+
+
+def attach(tb, sources, correctors=(), n_samples: int = 1 << 15, skip: int = 0, max_lag: int = 0,
+           save=None, log=None):
+    """Per-session calibration inside a flowgraph, before ``tb.start()``: taps ``sources``
+    [(block, port)], one per channel (the uncorrected samples), skips ``skip`` samples (settling),
+    collects ``n_samples`` per channel, estimates, then sets the constant of every corrector
+    (``blocks.multiply_const_cc`` between the source and the receiver: ``set_k``), saves the JSON
+    to ``save`` if given, and prints the result. After that the tap only discards samples.
+    A capture without a common signal leaves the correctors as they are and says so. Returns
+    the tap block; ``tap.result`` is the PhaseCal (None until done), ``tap.done`` an Event."""
+    import threading
+
+    from gnuradio import gr
+
+    say = log or (lambda m: print(m, flush=True))
+    n_ch = len(sources)
+
+    class _Tap(gr.sync_block):
+        def __init__(self):
+            gr.sync_block.__init__(self, "gdm_phase_cal_tap", [np.complex64] * n_ch, None)
+            self.buf = np.zeros((n_ch, int(n_samples)), np.complex64)
+            self.got, self.skip, self.result, self.error = 0, int(skip), None, None
+            self.done = threading.Event()
+
+        def work(self, input_items, output_items):
+            n = len(input_items[0])
+            if self.done.is_set():
+                return n
+            i = min(n, self.skip)
+            self.skip -= i
+            k = min(n - i, self.buf.shape[1] - self.got)
+            for c in range(n_ch):
+                self.buf[c, self.got: self.got + k] = input_items[c][i: i + k]
+            self.got += k
+            if self.got == self.buf.shape[1]:
+                self._finish()
+            return n
+
+        def _finish(self):
+            try:
+                cal = estimate(self.buf, max_lag=max_lag)
+            except ValueError as e:
+                self.error = str(e)
+                say(f"gr-gdm phase calibration failed, corrections unchanged: {e}")
+            else:
+                for c, blk in zip(cal.corrections, correctors):
+                    blk.set_k(complex(c))
+                self.result = cal
+                say("gr-gdm phase calibration (this session, relative to ch0):\n" + cal.describe())
+                if save:
+                    say(f"gr-gdm phase calibration saved to {cal.save(save)}")
+            self.buf = None
+            self.done.set()
+
+    tap = _Tap()
+    for c, (blk, port) in enumerate(sources):
+        tb.connect((blk, port), (tap, c))
+    return tap
 
 
 def from_recording(path, start: int = 0, count: int = 1 << 16, ref: int = 0, max_lag: int = 0) -> PhaseCal:
