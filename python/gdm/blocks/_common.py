@@ -96,4 +96,7 @@ def frame_batches(block, spec, has_outputs: bool = True) -> None:
     when each call sees many."""
     block.set_output_multiple(spec.n_sym)
     if has_outputs:
+        level = block.log_level()
+        block.set_log_level("warn")  # GNU Radio announces the buffer size on stdout at info level
         block.set_min_output_buffer(BATCH_FRAMES * spec.n_sym)
+        block.set_log_level(level)
