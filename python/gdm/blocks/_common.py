@@ -100,3 +100,9 @@ def frame_batches(block, spec, has_outputs: bool = True) -> None:
         block.set_log_level("warn")  # GNU Radio announces the buffer size on stdout at info level
         block.set_min_output_buffer(BATCH_FRAMES * spec.n_sym)
         block.set_log_level(level)
+
+
+def subscribed(block, port: str) -> bool:
+    """Whether anything listens on a message port (known once the flowgraph has started), so
+    per-frame messages that cost a PMT conversion are only built when used."""
+    return pmt.length(block.message_subscribers(pmt.intern(port))) > 0

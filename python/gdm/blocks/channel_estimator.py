@@ -9,7 +9,7 @@ from gnuradio import gr
 
 from .. import estimation
 from ..sim.grid import ChannelConfig
-from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, log, make_spec, to_pmt
+from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, log, make_spec, subscribed, to_pmt
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
 
@@ -103,7 +103,7 @@ class channel_estimator(gr.sync_block):
             self.add_item_tag(0, off, NOISE_TAG, pmt.from_double(float(nv[b])))
             if self.chan_taps:
                 self.add_item_tag(0, off, CHAN_TAPS_TAG, to_pmt(out[b, 0, 0, 0].copy()))
-            if self.publish_csi and t.get("index") is not None:
+            if self.publish_csi and t.get("index") is not None and subscribed(self, "csi"):
                 self.message_port_pub(pmt.intern("csi"), to_pmt({
                     "index": int(t["index"]), "method": self.method, "H": H[b]}))
         return n

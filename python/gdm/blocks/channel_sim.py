@@ -6,7 +6,7 @@ import pmt
 from gnuradio import gr
 
 from ..sim.channel import StreamChannel
-from ._common import TX_FRAME_TAG, check_ports, from_pmt, make_spec, to_pmt
+from ._common import TX_FRAME_TAG, check_ports, from_pmt, make_spec, subscribed, to_pmt
 
 
 class channel_sim(gr.sync_block):
@@ -43,7 +43,7 @@ class channel_sim(gr.sync_block):
         y = self.ch.process(np.stack([np.asarray(x[:n]) for x in input_items]))
         for i, out in enumerate(output_items):
             out[:] = y[i]
-        if self.publish_truth:
+        if self.publish_truth and subscribed(self, "truth"):
             base = self.nitems_read(0)
             for t in self.get_tags_in_window(0, 0, n, TX_FRAME_TAG):
                 info = from_pmt(t.value)

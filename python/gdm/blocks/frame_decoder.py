@@ -8,7 +8,7 @@ import pmt
 from gnuradio import gr
 
 from ..ofdm.transceiver import decode_batch
-from ._common import check_ports, frame_batches, frame_tags, log, make_spec, pdu, to_pmt
+from ._common import check_ports, frame_batches, frame_tags, log, make_spec, pdu, subscribed, to_pmt
 
 
 class frame_decoder(gr.sync_block):
@@ -69,6 +69,8 @@ class frame_decoder(gr.sync_block):
         return n
 
     def _report(self, meta):
+        if not subscribed(self, "frames"):
+            return
         self.message_port_pub(pmt.intern("frames"), to_pmt({k: v for k, v in meta.items() if v is not None}))
 
     def stop(self):

@@ -62,7 +62,6 @@ class _Link(gr.top_block):
         self.connect(self.est, (self.eq, p.n_rx))
         for t in range(p.n_tx + 1):
             self.connect((self.eq, t), (self.dec, t))
-        self.msg_connect((self.est, "csi"), (self.stats, "csi"))
         self.msg_connect((self.dec, "frames"), (self.stats, "frames"))
         self.msg_connect((self.dec, "pdus"), (self.pdus, "in"))
 
@@ -91,6 +90,7 @@ class SimLink(_Link):
         self._receiver(p, [(self.ch, r) for r in range(p.n_rx)])
         self.msg_connect((self.tx, "tx"), (self.stats, "tx"))
         self.msg_connect((self.ch, "truth"), (self.stats, "truth"))
+        self.msg_connect((self.est, "csi"), (self.stats, "csi"))  # NMSE needs the truth
         if record:
             spec = p.spec()
             self.rec = sigmf_sink(record, p.n_rx, spec.sample_rate, center_freq, p.preset,

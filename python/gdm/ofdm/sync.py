@@ -42,9 +42,6 @@ class SyncFrame:
                     snr_db=self.snr_db, noise_var=self.noise_var, nonfinite=self.nonfinite)
 
 
-_WAIT = object()  # _acquire: the frame's samples have not all arrived yet
-
-
 class FrameSynchronizer:
     def __init__(self, spec: FrameSpec, n_rx: int, threshold: float = 0.12,
                  backoff: int = 2, first_path_db: float = -6.0, search_chunk: int = 2048,
@@ -97,34 +94,131 @@ class FrameSynchronizer:
         return self._base + self._buf.shape[1]
 
     def pop_frames(self) -> list[SyncFrame]:
+        """Frames complete in the buffer. Detection runs frame by frame (where the next frame
+        can start depends on the last), everything after it on all detections at once."""
         out = []
+        while True:
+            cands = self._coarse_pass()
+            if not cands:
+                break
+            frames, rejected = self._acquire_batch(cands)
+            out += frames
+            if rejected is not None:
+                # Verification failed: search again right after that plateau.
+                self.detections_rejected += 1
+                self._pos, self._expect = rejected + self.spec.symbol_len, False
+                continue
+            # Next preamble may follow immediately: resume a little before the frame end.
+            self._pos = frames[-1].sample_offset + self.spec.frame_len - self.spec.cp_len
+            self._expect = True
+            break  # the coarse pass went as far as the samples allow
+        self._trim()
+        return out
+
+    def _coarse_pass(self):
+        """Coarse detections [(d0, m, P at the plateau maximum)] from the current position on,
+        assuming each is a frame; stops where a frame is not yet complete."""
         spec, L = self.spec, self.L
+        cands = []
+        pos, expect = self._pos, self._expect
         while True:
             # A detection at d needs the plateau metric over [d, d + symbol_len). Right after a
             # frame the next preamble is most likely immediately there: look at a short span.
-            span = 2 * spec.symbol_len if self._expect else self.chunk
-            self._expect = False
-            n = min(self.buffered_end - self._pos - 2 * L - spec.symbol_len, span)
+            n = min(self.buffered_end - pos - 2 * L - spec.symbol_len, 2 * spec.symbol_len if expect else self.chunk)
+            expect = False
             if n <= 0:
                 break
-            d = self._detect(self._pos, n)
-            if d is None:
-                self._pos += n
+            d0 = self._detect(pos, n)
+            if d0 is None:
+                pos += n
                 continue
-            frame = self._acquire(d)
-            if frame is _WAIT:
-                self._pos = d  # the frame is not complete yet: come back with more samples
-                break
-            if frame is None:
+            M, P = self._metric(d0, spec.symbol_len)
+            m = int(np.argmax(M))
+            # A preamble holds the metric up over its cyclic prefix; noise crosses only briefly.
+            if M[max(0, m - spec.cp_len // 4):m + spec.cp_len // 4 + 1].mean() < self.threshold:
                 self.detections_rejected += 1
-                self._pos = d + spec.symbol_len  # skip this plateau
+                pos = d0 + spec.symbol_len
                 continue
-            out.append(frame)
-            # Next preamble may follow immediately: resume a little before the frame end.
-            self._pos = frame.sample_offset + spec.frame_len - spec.cp_len
-            self._expect = True
-        self._trim()
-        return out
+            if d0 + m + spec.frame_len > self.buffered_end:
+                pos = d0  # the frame starts no later than the plateau maximum; not whole yet
+                break
+            cands.append((d0, m, P[m]))
+            # The start lies within [d0+m-cp-L/4, d0+m]: resume before the next possible preamble.
+            pos, expect = d0 + m + spec.frame_len - 2 * spec.cp_len - L // 4, True
+        if not cands:
+            self._pos, self._expect = pos, expect
+        return cands
+
+    def _gather(self, starts: np.ndarray, length: int) -> np.ndarray:
+        """[n_rx, K, length] windows of the buffer at absolute ``starts``."""
+        idx = (starts - self._base)[:, None] + np.arange(length)
+        return self._buf[:, np.clip(idx, 0, self._buf.shape[1] - 1)]
+
+    def _acquire_batch(self, cands):
+        """Fine timing, verification, noise, three CFO stages and FFT for K detections at once.
+        -> (frames accepted in order up to the first rejected one, d0 of that one or None)."""
+        spec, L, fs = self.spec, self.L, self.spec.sample_rate
+        d0 = np.array([c[0] for c in cands])
+        m = np.array([c[1] for c in cands])
+        cfo = np.angle(np.array([c[2] for c in cands])) / np.pi * spec.subcarrier_spacing
+        K = d0.size
+        # Fine timing: correlate with the preamble body at every start the plateau allows.
+        W = 2 * spec.cp_len + L // 2 + 1
+        lo = d0 + m - spec.cp_len - L // 4
+        win = self._gather(lo, W + spec.fft_len - 1)
+        win = win * np.exp(-2j * np.pi * cfo[:, None] * np.arange(win.shape[2]) / fs)
+        seg = np.lib.stride_tricks.sliding_window_view(win, spec.fft_len, axis=2)  # [rx, K, W, F]
+        C = (np.abs(seg @ np.conj(self._pre)) ** 2).sum(0)  # [K, W]
+        j = np.arange(W)
+        valid = (lo[:, None] + j >= self._base) & (lo[:, None] + j <= self.buffered_end - spec.frame_len + spec.cp_len)
+        C = np.where(valid, C, -np.inf)
+        peak = np.argmax(C, axis=1)
+        cpk = C[np.arange(K), peak]
+        energy = (np.abs(seg[:, np.arange(K), peak]) ** 2).sum(axis=(0, 2)) * np.sum(np.abs(self._pre) ** 2)
+        ok = (energy > 0) & (cpk >= self.min_xcorr * np.maximum(energy, 1e-30))
+        # First arrival: the earliest local maximum within first_path_db of the strongest one
+        # (the strongest path's own sidelobes are not local maxima).
+        Cp = np.pad(C, ((0, 0), (1, 1)), constant_values=-np.inf)
+        local = (C >= Cp[:, :-2]) & (C >= Cp[:, 2:]) & (C >= self.first_path * cpk[:, None])
+        local &= (j >= peak[:, None] - spec.cp_len) & (j <= peak[:, None])
+        body = lo + np.argmax(local, axis=1)
+        start = body - spec.cp_len
+        # Noise from the two identical halves of the preamble body.
+        pb = self._gather(body, spec.fft_len) * np.exp(
+            -2j * np.pi * cfo[:, None] * (np.arange(spec.fft_len) + spec.cp_len) / fs)
+        nv = np.mean(np.abs(pb[..., L:] - pb[..., :L]) ** 2, axis=(0, 2)) / 2
+        sig = np.maximum(np.mean(np.abs(pb) ** 2, axis=(0, 2)) - nv, 1e-12)
+        nv = np.maximum(nv, 1e-9)
+        snr_db = 10 * np.log10(sig * spec.fft_len / spec.n_occ / nv)
+        # Second CFO stage: cyclic prefix against symbol tail, every data symbol (+-half a
+        # subcarrier); the first half of each CP holds the previous symbol's multipath tail.
+        sym = self._gather(start + spec.symbol_len, spec.n_sym * spec.symbol_len).reshape(
+            self.n_rx, K, spec.n_sym, spec.symbol_len)
+        h = spec.cp_len // 2
+        corr = np.sum(np.conj(sym[..., h:spec.cp_len]) * sym[..., h + spec.fft_len:], axis=(0, 2, 3))
+        lag = spec.fft_len / fs
+        cfo = cfo + np.angle(corr * np.exp(-2j * np.pi * cfo * lag)) / (2 * np.pi * lag)
+        # Data symbols: CFO removed with the phase referenced to the frame start.
+        off = spec.symbol_len + spec.cp_len - self.backoff + np.arange(spec.n_sym) * spec.symbol_len
+        t = (off[:, None] + np.arange(spec.fft_len)) / fs  # [S, F] from the frame start
+        bodies = sym.reshape(self.n_rx, K, -1)[..., (off - spec.symbol_len)[:, None] + np.arange(spec.fft_len)]
+        bodies = bodies * np.exp(-2j * np.pi * cfo[:, None, None] * t).astype(np.complex64)
+        grid = fft_symbols(bodies, spec) * self._backoff_fix  # [rx, K, S, F]
+        if self._pilot_rows is not None:
+            r1, r2, bins, ref, dt = self._pilot_rows
+            pc = np.sum(np.conj(grid[:, :, r1, bins]) * grid[:, :, r2, bins] * ref, axis=(0, 2))
+            dcfo = np.angle(pc) / (2 * np.pi * dt)
+            grid = grid * np.exp(-2j * np.pi * dcfo[:, None] * self._sym_t)[None, :, :, None].astype(np.complex64)
+            cfo = cfo + dcfo
+        n_ok = K if ok.all() else int(np.argmin(ok))
+        frames = []
+        for k in range(n_ok):
+            i0 = int(start[k]) - self._base
+            bad = bool(self._bad[max(i0, 0):i0 + spec.frame_len].any())
+            frames.append(SyncFrame(self.frames_emitted, int(start[k]), float(cfo[k]), float(nv[k]),
+                                    float(snr_db[k]), np.ascontiguousarray(grid[:, k]), bad))
+            self.frames_emitted += 1
+        return frames, (None if n_ok == K else int(d0[n_ok]))
 
     def flush(self) -> list[SyncFrame]:
         """End of stream: pad with zeros so a final frame that is complete gets emitted."""
@@ -152,88 +246,6 @@ class FrameSynchronizer:
         M, _ = self._metric(start, n)
         hits = np.flatnonzero(M > self.threshold)
         return None if hits.size == 0 else start + int(hits[0])
-
-    def _acquire(self, d0: int) -> SyncFrame | None:
-        spec, L = self.spec, self.L
-        # Plateau: the metric stays high for about cp_len samples; take its maximum.
-        M, P = self._metric(d0, spec.symbol_len)
-        m = int(np.argmax(M))
-        # A preamble holds the metric up over its cyclic prefix; noise crosses only briefly.
-        if M[max(0, m - spec.cp_len // 4):m + spec.cp_len // 4 + 1].mean() < self.threshold:
-            return None
-        eps = np.angle(P[m]) / np.pi  # CFO in subcarrier spacings
-        cfo = eps * spec.subcarrier_spacing
-        # Fine timing on the preamble body: candidates around the coarse estimate.
-        # The frame starts no later than the plateau maximum; wait until that frame is whole,
-        # and consider no start whose frame would run past the samples we have.
-        if d0 + m + spec.frame_len > self.buffered_end:
-            return _WAIT
-        lo = max(d0 + m - spec.cp_len - L // 4, self._base)
-        hi = min(d0 + m + spec.cp_len + L // 4, self.buffered_end - spec.frame_len + spec.cp_len)
-        cand = np.arange(hi + 1 - lo)
-        win = self._view(lo, cand.size + spec.fft_len)
-        if win.shape[1] < cand.size + spec.fft_len:
-            return None
-        rot = np.exp(-2j * np.pi * cfo * np.arange(win.shape[1]) / spec.sample_rate)
-        w = win * rot
-        seg = np.lib.stride_tricks.sliding_window_view(w, spec.fft_len, axis=1)[:, :cand.size]
-        C = (np.abs(seg @ np.conj(self._pre)) ** 2).sum(0)
-        peak = int(np.argmax(C))
-        energy = (np.abs(seg[:, peak]) ** 2).sum() * (np.abs(self._pre) ** 2).sum()
-        if energy <= 0 or C[peak] / energy < self.min_xcorr:
-            return None  # metric plateau without our preamble (noise, interference)
-        # First arrival: the earliest local maximum within first_path_db of the strongest one
-        # (the strongest path's own sidelobes are not local maxima).
-        Cp = np.r_[-np.inf, C, -np.inf]
-        local = (C >= Cp[:-2]) & (C >= Cp[2:]) & (C >= self.first_path * C[peak])
-        a = max(0, peak - spec.cp_len)
-        body = lo + a + int(np.flatnonzero(local[a:peak + 1])[0])
-        start = body - spec.cp_len
-        # Noise from the two identical halves of the preamble body.
-        pb = self._view(body, spec.fft_len) * np.exp(
-            -2j * np.pi * cfo * (np.arange(spec.fft_len) + body - start) / spec.sample_rate)
-        h1, h2 = pb[:, :L], pb[:, L:]
-        noise_var = float(np.mean(np.abs(h2 - h1) ** 2) / 2)
-        sig = max(float(np.mean(np.abs(pb) ** 2)) - noise_var, 1e-12)
-        noise_var = max(noise_var, 1e-9)
-        snr_db = 10 * np.log10(sig * spec.fft_len / spec.n_occ / noise_var)
-        cfo += self._cp_cfo(start, cfo)
-        # Data symbols: CFO removed with the phase referenced to the frame start.
-        s0 = start + spec.symbol_len + spec.cp_len - self.backoff
-        idx = np.arange(spec.n_sym)[:, None] * spec.symbol_len + np.arange(spec.fft_len)
-        span = self._view(s0, int(idx[-1, -1]) + 1)
-        t0 = (s0 - start + np.arange(spec.n_sym) * spec.symbol_len) / spec.sample_rate
-        rot = np.exp(-2j * np.pi * cfo * t0)[:, None] * np.exp(-2j * np.pi * cfo * np.arange(spec.fft_len) / spec.sample_rate)
-        bodies = span[:, idx] * rot.astype(np.complex64)
-        grid = fft_symbols(bodies, spec) * self._backoff_fix
-        if self._pilot_rows is not None:
-            r1, r2, bins, ref, dt = self._pilot_rows
-            corr = np.sum(np.conj(grid[:, r1, bins]) * grid[:, r2, bins] * ref)
-            dcfo = float(np.angle(corr) / (2 * np.pi * dt))
-            grid = grid * np.exp(-2j * np.pi * dcfo * self._sym_t)[None, :, None].astype(np.complex64)
-            cfo += dcfo
-        i0 = start - self._base
-        bad = bool(self._bad[max(i0, 0):i0 + spec.frame_len].any())
-        frame = SyncFrame(self.frames_emitted, int(start), float(cfo), noise_var, float(snr_db),
-                          grid.astype(np.complex64), bad)
-        self.frames_emitted += 1
-        return frame
-
-    def _cp_cfo(self, start: int, cfo: float) -> float:
-        """Residual CFO from every data symbol's cyclic prefix against the symbol's tail: a
-        fft_len lag (+-half a subcarrier of range) averaged over n_sym x cp/2 x n_rx samples,
-        precise enough that the pilot stage's +-740 Hz range is not exceeded at low SNR. The
-        first half of each CP is skipped: it holds the previous symbol's multipath tail."""
-        spec = self.spec
-        lo = spec.cp_len // 2
-        first = start + spec.symbol_len
-        span = self._view(first, spec.n_sym * spec.symbol_len)
-        if span.shape[1] < spec.n_sym * spec.symbol_len:
-            return 0.0
-        sym = span.reshape(self.n_rx, spec.n_sym, spec.symbol_len)
-        corr = np.sum(np.conj(sym[:, :, lo:spec.cp_len]) * sym[:, :, lo + spec.fft_len:])
-        rot = np.exp(-2j * np.pi * cfo * spec.fft_len / spec.sample_rate)
-        return float(np.angle(corr * rot) / (2 * np.pi * spec.fft_len / spec.sample_rate))
 
     def _trim(self) -> None:
         keep_from = self._pos - 4 * self.spec.symbol_len
