@@ -17,6 +17,7 @@ from .ofdm.modem import occupied
 from .ofdm.sync import FrameSynchronizer
 from .ofdm.transceiver import decode_batch, random_payload, transmit
 from .sim.channel import StreamChannel
+from .sim.impairments import Impairments
 from .sim.grid import ChannelConfig
 
 
@@ -39,6 +40,7 @@ class LinkConfig:
     gap: int = 0
     seed: int = 0
     batch: int = 32
+    impairments: dict | None = None  # sim.impairments.Impairments fields, e.g. {"pa": "rapp"}
 
     @property
     def antennas(self) -> str:
@@ -61,7 +63,8 @@ def simulate(cfg: LinkConfig, estimators: dict[str, estimation.Estimator] | list
         estimators = {n: make_estimator(n, spec, cfg) for n in estimators}
     n_bytes = framing.max_payload_bytes(spec.info_bits_per_frame)
     ch = StreamChannel(cfg.n_tx, cfg.n_rx, spec.sample_rate, cfg.profile, cfg.delay_spread, cfg.doppler,
-                       cfg.snr_db, cfg.cfo_hz, cfg.timing_offset, seed=cfg.seed + 1)
+                       cfg.snr_db, cfg.cfo_hz, cfg.timing_offset, seed=cfg.seed + 1,
+                       impairments=Impairments(**(cfg.impairments or {})))
     sync = FrameSynchronizer(spec, cfg.n_rx)
     scorers = {n: LinkScorer(spec) for n in estimators}
     per_frame = spec.frame_len + cfg.gap

@@ -53,3 +53,24 @@ def test_bad_arguments():
         gdm.channel_sim(profile="EVA")
     with pytest.raises(ValueError, match="n_rx and n_tx must be >= 1"):
         gdm.channel_sim(n_rx=0)
+
+
+def test_impairments_are_parameters_and_settable():
+    ch = gdm.channel_sim("nr72", 1, 2, snr_db=None, pa="rapp", pa_backoff_db=3.0, adc_bits=6)
+    assert ch.imp.pa == "rapp" and ch.imp.adc_bits == 6
+    ch.set_pa_backoff_db(9.0)
+    ch.set_phase_noise("wiener")
+    assert ch.imp.pa_backoff_db == 9.0 and ch.imp.phase_noise == "wiener"
+    assert len(ch.ch._rx_chain) == 2  # phase noise + ADC
+    with pytest.raises(ValueError, match="valid: none, wiener, mask"):
+        ch.set_phase_noise("cosmic")
+    assert ch.imp.phase_noise == "wiener"
+
+
+def test_link_degrades_with_strong_impairments():
+    from gnuradio.gdm.link import LinkConfig, simulate
+    clean = simulate(LinkConfig(snr_db=30, frames=20), ["ls_interp"])["ls_interp"]
+    bad = simulate(LinkConfig(snr_db=30, frames=20, impairments={"pa": "rapp", "pa_backoff_db": -3.0,
+                                                                 "phase_noise": "wiener", "pn_linewidth_hz": 2000.0}),
+                   ["ls_interp"])["ls_interp"]
+    assert bad["evm_db"] > clean["evm_db"] + 5

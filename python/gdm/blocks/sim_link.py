@@ -84,7 +84,7 @@ class SimLink(_Link):
         fec = p.fec or ""
         self.tx = ofdm_tx(p.preset, p.n_tx, p.modulation, "random", 0, p.frames, p.gap, p.seed, fec=fec)
         self.ch = channel_sim(p.preset, p.n_tx, p.n_rx, p.profile, p.delay_spread, p.doppler, p.snr_db,
-                              p.cfo_hz, p.timing_offset, 0.0, p.seed + 1)
+                              p.cfo_hz, p.timing_offset, 0.0, p.seed + 1, **(p.impairments or {}))
         for t in range(p.n_tx):
             self.connect((self.tx, t), (self.ch, t))
         self._receiver(p, [(self.ch, r) for r in range(p.n_rx)])

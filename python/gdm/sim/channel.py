@@ -22,7 +22,8 @@ class StreamChannel:
     def __init__(self, n_tx: int, n_rx: int, sample_rate: float, profile: str = "TDL-A",
                  delay_spread: float = 30e-9, doppler: float = 0.0, snr_db: float | None = 20.0,
                  cfo_hz: float = 0.0, timing_offset: float = 0.0, rx_corr: float = 0.0,
-                 tx_corr: float = 0.0, seed: int = 0, update: int = 16, pre: int = 8):
+                 tx_corr: float = 0.0, seed: int = 0, update: int = 16, pre: int = 8,
+                 impairments=None):
         if n_tx < 1 or n_rx < 1:
             raise ValueError(f"need n_tx >= 1 and n_rx >= 1, got {n_tx} x {n_rx}")
         if timing_offset < 0:
@@ -49,6 +50,17 @@ class StreamChannel:
         self._sinc = (np.sinc(k) * win).astype(np.complex64)  # [L, K]
         self._hist = np.zeros((n_tx, self.K - 1), np.complex64)
         self.n = 0  # samples processed
+        self._seed = seed
+        self.set_impairments(impairments)
+
+    def set_impairments(self, impairments=None) -> None:
+        """Hardware impairments (sim.impairments.Impairments) around the linear channel: PA
+        models before it (per tx stream), phase noise / IQ imbalance / ADC after the noise."""
+        from .impairments import Impairments
+
+        imp = impairments or Impairments()
+        tx, rx = imp.tx_chain(self.n_tx), imp.rx_chain(self.n_rx, self.fs, seed=self._seed + 7)
+        self.impairments, self._tx_chain, self._rx_chain = imp, tx, rx  # only once all are valid
 
     # ---- parameters settable while running -------------------------------------------------
     def set_snr(self, snr_db: float | None) -> None:
@@ -86,9 +98,13 @@ class StreamChannel:
             x = x[None]
         if x.ndim != 2 or x.shape[0] != self.n_tx:
             raise ValueError(f"channel expects [n_tx={self.n_tx}, N] samples, got {x.shape}")
+        for stage in self._tx_chain:
+            x = stage.process(x)
         out = np.empty((self.n_rx, x.shape[1]), np.complex64)
         for s in range(0, x.shape[1], chunk):
             out[:, s:s + chunk] = self._process(x[:, s:s + chunk])
+        for stage in self._rx_chain:
+            out = stage.process(out)
         return out
 
     def _process(self, x: np.ndarray) -> np.ndarray:
