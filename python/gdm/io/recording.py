@@ -42,12 +42,14 @@ def write_meta(path, *, sample_rate: float, num_channels: int, n_samples: int, s
 
     base = base_path(path)
     glob = {
-        SigMFFile.DATATYPE_KEY: datatype,
-        SigMFFile.SAMPLE_RATE_KEY: float(sample_rate),
-        SigMFFile.NUM_CHANNELS_KEY: int(num_channels),
-        SigMFFile.DESCRIPTION_KEY: description or "gr-gdm recording",
-        SigMFFile.RECORDER_KEY: "gr-gdm",
-        SigMFFile.HW_KEY: hw or "unknown",
+        "core:datatype": datatype,
+        "core:sample_rate": float(sample_rate),
+        "core:num_channels": int(num_channels),
+        "core:description": description or "gr-gdm recording",
+        "core:recorder": "gr-gdm",
+        "core:hw": hw or "unknown",
+        # SigMF wants extension namespaces declared; ours is optional for other readers.
+        "core:extensions": [{"name": "gdm", "version": "0.1.0", "optional": True}],
     }
     gdm = {"gdm:n_rx": int(num_channels)}
     if spec is not None:
@@ -55,7 +57,7 @@ def write_meta(path, *, sample_rate: float, num_channels: int, n_samples: int, s
     gdm.update(extra or {})
     meta = SigMFFile(global_info={**glob, **gdm}, skip_checksum=True)
     meta.set_data_file(str(base.with_suffix(".sigmf-data")), skip_checksum=False)
-    meta.add_capture(0, metadata={} if center_freq is None else {SigMFFile.FREQUENCY_KEY: float(center_freq)})
+    meta.add_capture(0, metadata={} if center_freq is None else {"core:frequency": float(center_freq)})
     for a in annotations or []:
         a = dict(a)
         meta.add_annotation(int(a.pop("sample_start")), int(a.pop("sample_count")), metadata=a)
@@ -109,7 +111,7 @@ def open_recording(path, *, preset: str | None = None, n_rx: int | None = None,
     if not isinstance(g, dict):
         raise RecordingError(f"{meta_p}: no 'global' object; not a SigMF metadata file")
     dtype = g.get("core:datatype")
-    if dtype not in DATATYPES:
+    if not isinstance(dtype, str) or dtype not in DATATYPES:
         raise RecordingError(f"{meta_p}: core:datatype is {dtype!r}; gr-gdm reads {', '.join(DATATYPES)}")
     fs = g.get("core:sample_rate")
     if fs is None:
@@ -118,10 +120,10 @@ def open_recording(path, *, preset: str | None = None, n_rx: int | None = None,
                                  f"the rate explicitly (--sample-rate)")
         log.warning("%s: core:sample_rate missing, using %g", meta_p, sample_rate)
         fs = sample_rate
-    if not isinstance(fs, (int, float)) or fs <= 0:
+    if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not 0 < fs < float("inf"):
         raise RecordingError(f"{meta_p}: core:sample_rate must be a positive number, got {fs!r}")
     n_ch = g.get("core:num_channels", 1)
-    if not isinstance(n_ch, int) or n_ch < 1:
+    if isinstance(n_ch, bool) or not isinstance(n_ch, int) or not 1 <= n_ch <= 1024:
         raise RecordingError(f"{meta_p}: core:num_channels must be a positive integer, got {n_ch!r}")
     if "gdm:n_rx" in g and g["gdm:n_rx"] != n_ch:
         raise RecordingError(f"{meta_p}: contradictory channel count: core:num_channels={n_ch} but "
@@ -132,7 +134,7 @@ def open_recording(path, *, preset: str | None = None, n_rx: int | None = None,
     if "gdm:frame_spec" in g:
         try:
             spec = FrameSpec.from_json(g["gdm:frame_spec"])
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, AttributeError) as e:
             raise RecordingError(f"{meta_p}: gdm:frame_spec is invalid: {e}") from None
     name = preset or (spec.name if spec else None)
     if name is not None:

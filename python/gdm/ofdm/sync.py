@@ -15,7 +15,8 @@ Works chunk by chunk on an unbounded stream with frames back to back or separate
    spacing gives ~50x the precision of the half-symbol estimate; +-740 Hz range on nr72) is
    removed as a per-symbol common phase. Averaged over carriers and antennas, fading's own
    phase changes cancel (zero-mean Doppler), a LOS Doppler shift is removed like a CFO.
-Non-finite input samples are zeroed; frames overlapping them are flagged, never silently decoded.
+Non-finite (or absurdly large) input samples are zeroed; frames overlapping them are flagged,
+never silently decoded.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class SyncFrame:
     def tag(self) -> dict:
         return dict(index=self.index, sample_offset=self.sample_offset, cfo_hz=self.cfo_hz,
                     snr_db=self.snr_db, noise_var=self.noise_var, nonfinite=self.nonfinite)
+
+
+_MAX_ABS = 1e15
 
 
 class FrameSynchronizer:
@@ -82,9 +86,12 @@ class FrameSynchronizer:
         x = np.asarray(x, np.complex64)
         if x.ndim != 2 or x.shape[0] != self.n_rx:
             raise ValueError(f"expected samples [n_rx={self.n_rx}, N], got shape {x.shape}")
-        bad = ~np.isfinite(x).all(axis=0)
+        # NaN/Inf, and magnitudes whose squares overflow float32 (no ADC produces them), are
+        # invalid: zeroed, counted, and the frames they touch are flagged.
+        good = np.isfinite(x) & (np.abs(x) < _MAX_ABS)
+        bad = ~good.all(axis=0)
         if bad.any():
-            x = np.where(np.isfinite(x), x, 0).astype(np.complex64)
+            x = np.where(good, x, 0).astype(np.complex64)
             self.nonfinite_samples += int(bad.sum())
         self._buf = np.concatenate([self._buf, x], axis=1)
         self._bad = np.concatenate([self._bad, bad])
