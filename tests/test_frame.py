@@ -27,7 +27,7 @@ def test_two_tx_pilots_are_orthogonal_combs():
 def test_json_roundtrip_and_unknown_names():
     s = FrameSpec.preset("wifi64", n_tx=2)
     assert FrameSpec.from_json(s.to_json()) == s
-    with pytest.raises(ValueError, match="valid presets: nr72, wifi64"):
+    with pytest.raises(ValueError, match="valid presets: nr72, nr20, wifi64"):
         FrameSpec.preset("lte")
     with pytest.raises(ValueError, match="unknown modulation.*valid"):
         FrameSpec.preset("nr72", modulation="8psk")

@@ -31,6 +31,13 @@ PRESETS: dict[str, dict] = {
         n_sym=14, pilot_symbols=[2, 11], pilot_carriers=None,
         modulation="16qam", seed=0x6D64,
     ),
+    # 20 MHz-class grid at 30 kHz spacing (GPU work): 624 carriers, NR normal CP at 30.72 Msps.
+    "nr20": dict(
+        fft_len=1024, cp_len=72, sample_rate=30.72e6,
+        occupied=[*range(-312, 0), *range(1, 313)],
+        n_sym=14, pilot_symbols=[2, 11], pilot_carriers=None,
+        modulation="16qam", seed=0x6D64,
+    ),
     # 802.11-like numerology for interop with GNU Radio's OFDM examples: 4 pilot carriers on
     # every symbol, 48 data carriers.
     "wifi64": dict(

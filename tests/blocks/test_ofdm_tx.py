@@ -61,5 +61,5 @@ def test_bad_parameters_are_explained():
         gdm.ofdm_tx(mode="file")
     with pytest.raises(ValueError, match=r"payload_len must be in \[0, 206\]"):
         gdm.ofdm_tx(payload_len=999)
-    with pytest.raises(ValueError, match="valid presets: nr72, wifi64"):
+    with pytest.raises(ValueError, match="valid presets: nr72, nr20, wifi64"):
         gdm.ofdm_tx(preset="dvb")
