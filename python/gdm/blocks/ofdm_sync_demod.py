@@ -7,7 +7,7 @@ import numpy as np
 from gnuradio import gr
 
 from ..ofdm.sync import FrameSynchronizer
-from ._common import FRAME_TAG, check_ports, frame_batches, log, make_spec, to_pmt
+from ._common import BATCH_FRAMES, FRAME_TAG, check_ports, frame_batches, log, make_spec, to_pmt
 
 
 class ofdm_sync_demod(gr.basic_block):
@@ -29,21 +29,25 @@ class ofdm_sync_demod(gr.basic_block):
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.frames_flagged = 0
         self.frames_truncated = 0
+        # Search in batches of ~BATCH_FRAMES frames of samples: the synchronizer costs far less
+        # per frame on big pushes. Whatever is pending is searched when no more input comes.
+        self._pending = 0
+        self._batch = BATCH_FRAMES * self.spec.frame_len
 
     def forecast(self, noutput_items, ninputs):
-        # With frames waiting we must be called even without new input (end of stream).
-        return [0 if self._out else 1] * ninputs
+        # With frames or samples waiting we must be called even without new input (end of stream).
+        return [0 if (self._out or self._pending) else 1] * ninputs
 
     def general_work(self, input_items, output_items):
         S = self.spec.n_sym
         room = len(output_items[0]) // S
         n_in = min(len(x) for x in input_items)
-        if not self._out and n_in:
-            # Take only about as many samples as the output has room for, so the samples we
-            # consume become frames we can emit before upstream finishes.
-            n_in = min(n_in, max(room, 1) * self.spec.frame_len)
+        if n_in and len(self._out) < 2 * BATCH_FRAMES:
             self.sync.push(np.stack([np.asarray(x[:n_in]) for x in input_items]))
             self.consume_each(n_in)
+            self._pending += n_in
+        if self._pending >= self._batch or (self._pending and not n_in):
+            self._pending = 0
             for f in self.sync.pop_frames():
                 self.frames_flagged += f.nonfinite
                 self._out.append(f)
