@@ -31,3 +31,19 @@ def test_corrects_errors_at_moderate_snr_and_flags_failures():
     assert ok.all() and (uh == u).all()  # ... all corrected
     _, (uh, ok) = run(3.0)
     assert not ok.any()  # beyond capacity: decoder reports failure instead of claiming success
+
+
+def test_compiled_and_numpy_decoders_agree(monkeypatch):
+    from gnuradio.gdm.ofdm import fec_kernels
+    if fec_kernels.minsum is None:
+        import pytest
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(5)
+    c = code(1728)
+    u = rng.integers(0, 2, (12, c.k)).astype(np.uint8)
+    x = c.encode(u)
+    llr = np.where(x == 0, 1.0, -1.0) * 2.0 + rng.standard_normal(x.shape) * 1.4  # some fail, most decode
+    a = c.decode(llr)
+    monkeypatch.setenv("GDM_NO_NUMBA", "1")
+    b = c.decode(llr)
+    assert (a[0] == b[0]).all() and (a[1] == b[1]).all() and 0 < a[1].sum()

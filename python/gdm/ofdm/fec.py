@@ -9,10 +9,13 @@ of the code.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
+
+from . import fec_kernels
 
 from ..frame import FECS
 _COL_W = 3  # checks per information bit
@@ -47,6 +50,7 @@ class RACode:
         E = self.edges.size
         self._var_sum = sp.csr_matrix((np.ones(E, np.float32), (np.arange(E), self.edges.reshape(-1))),
                                       shape=(E, n + 1)).T.tocsr()  # [(n+1), E]
+        self._var_of_edge = np.ascontiguousarray(self.edges.reshape(-1))
         self.interleaver = np.random.default_rng(seed + 1).permutation(n)
         self.deinterleaver = np.argsort(self.interleaver)
 
@@ -69,6 +73,11 @@ class RACode:
         llr = np.atleast_2d(np.asarray(llr, np.float32))[:, self.deinterleaver]
         B = llr.shape[0]
         L = np.concatenate([np.clip(llr, -50, 50), np.full((B, 1), _BIG, np.float32)], axis=1)
+        if fec_kernels.minsum is not None and not os.environ.get("GDM_NO_NUMBA"):
+            info, ok = np.empty((B, self.k), np.uint8), np.empty(B, np.bool_)
+            fec_kernels.minsum(np.ascontiguousarray(L), self.edges, self._var_of_edge, self.info_of_check,
+                               self.k, max_iter, np.float32(alpha), info, ok)
+            return info, ok
         total = L.copy()
         # Frames whose hard decisions already satisfy every check need no iterations.
         ok = self._syndrome_ok((total[:, :self.n] < 0).astype(np.uint8))
