@@ -1,0 +1,181 @@
+"""The diffusion channel estimator: ``make("diffusion", spec, n_rx, n_tx, model=None, steps=None,
+device="auto", ...)``.
+
+Per link (rx, tx) of every frame, in numpy around an onnxruntime session:
+1. pilot LS of the stream's pattern (all carriers, or its comb when n_tx = 2), normalised to a
+   unit-power link;
+2. conditioning (models.features): LS + linear interpolation, the Gaussian-mixture bank posterior
+   (mean, per-RE std, goodness of fit), noise level;
+3. reverse diffusion (models.sampler): start at the LS/interp grid with the sigma that matches
+   its error, a few deterministic Euler steps; the step count adapts to the gap between start
+   sigma and posterior std (i.e. to SNR) and to ``latency_budget_ms``;
+4. guard: when the pilots do not fit any channel the model was trained on (bank goodness-of-fit
+   above ``guard_fit`` standard deviations) the link uses LS + interpolation instead - a model
+   trained on a prior must not smooth away a channel outside it;
+5. fallback: a failed or non-finite inference gives that link the bank's posterior mean (a
+   Gaussian-mixture LMMSE, already computed) with a logged warning; ``fallback_count`` counts them.
+
+``est.last_info``: method, noise_var [B], steps [B, rx, tx], fit [B, rx, tx], guard [B] (any link
+guarded), fallback [B] (any link fell back), device, and timing. ``est.sample(Y, nv, n_samples)``
+returns posterior mean and per-RE variance from stochastic reverse runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import numpy as np
+
+from ..frame import FrameSpec
+from .bank import BankGrid, pilot_grid_ls
+from .base import Estimator, estimate_noise_var, make, register
+
+log = logging.getLogger("gnuradio.gdm.estimation.diffusion")
+
+
+@register("diffusion")
+class DiffusionEstimator(Estimator):
+    name = "diffusion"
+    needs_noise_var = True
+
+    def __init__(self, spec: FrameSpec, n_rx: int = 1, model=None, steps: int | None = None,
+                 device: str = "auto", threads: int = 1, checksum=None, max_steps: int = 3,
+                 step_ratio: float = 3.0, latency_budget_ms: float | None = None,
+                 consistency: bool = False, guard: bool = True, guard_fit: float = 4.0,
+                 buckets=(1, 2, 4, 8, 16, 32, 64)):
+        super().__init__(spec, n_rx)
+        from ..models.features import Conditioner
+        from ..runtime import OnnxModel
+
+        if steps is not None and int(steps) < 1:
+            raise ValueError(f"steps must be >= 1 or None (adaptive), got {steps}")
+        self.model = OnnxModel(model, device=device, threads=threads, checksum=checksum, spec=spec,
+                               n_rx=n_rx, n_tx=self.n_tx, kind="estimator")
+        self.device = self.model.device
+        bank = json.loads(self.model.metadata["conditioning"])["bank"]
+        grid = BankGrid(tuple(bank["profiles"]), tuple(bank["delay_spread"]), tuple(bank["doppler"]),
+                        int(bank["n_ds"]), int(bank["n_fd"]))
+        self.cond = Conditioner(spec, grid, int(bank["top"]))
+        self.patterns = [self.cond.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]
+        self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)
+        self.latency_budget_ms = latency_budget_ms
+        self.consistency, self.guard, self.guard_fit = consistency, guard, float(guard_fit)
+        self.buckets = tuple(buckets)
+        self._interp = make("ls_interp", spec, n_rx)
+        self.fallback_count = 0
+        self._ms_feat = self._ms_step = None  # running per-link costs, for the latency budget
+
+    # ---- network ---------------------------------------------------------------------------
+    def _denoise(self, x, sigma, cond, glob):
+        from ..runtime.batching import run_bucketed
+
+        return run_bucketed(self.model.run, dict(x=x, sigma=sigma, cond=cond, glob=glob), self.buckets)
+
+    def _links(self, Y, nv, tx):
+        """Features of every (frame, rx) link of stream ``tx``, unit-power normalised."""
+        a = self.spec.tx_amplitude
+        pat = self.patterns[tx]
+        B, R = Y.shape[:2]
+        ls = pilot_grid_ls(Y, self.spec, tx, pat.bank).reshape(B * R, pat.bank.rows.size, pat.bank.cols.size) / a
+        nvl = np.repeat(nv, R) / a ** 2
+        return self.cond(ls, nvl, pat), nvl
+
+    def _budget_steps(self, links_per_frame: int) -> int:
+        if self.latency_budget_ms is None or self._ms_step is None:
+            return self.max_steps
+        per_link = self.latency_budget_ms / max(links_per_frame, 1) - self._ms_feat
+        return int(np.clip(np.floor(per_link / self._ms_step), 1, self.max_steps))
+
+    # ---- public ----------------------------------------------------------------------------
+    def estimate(self, Y, noise_var=None) -> np.ndarray:
+        from ..models.features import from_planes
+        from ..models.sampler import adaptive_steps, deterministic
+
+        Y = self.check_input(Y)
+        B, R, T = Y.shape[0], self.n_rx, self.n_tx
+        nv = estimate_noise_var(Y, self.spec) if noise_var is None else \
+            np.broadcast_to(np.asarray(noise_var, float), (B,)).copy()
+        S, K = self.spec.n_sym, self.spec.n_occ
+        H = np.empty((B, R, T, S, K), np.complex64)
+        steps_used = np.zeros((B, R, T), int)
+        fit = np.zeros((B, R, T), np.float32)
+        guarded = np.zeros((B, R, T), bool)
+        failed = np.zeros((B, R, T), bool)
+        interp_all = None
+        max_steps = self._budget_steps(R * T)
+        t_feat = t_net = 0.0
+        n_evals = 0
+        a = self.spec.tx_amplitude
+        for tx in range(T):
+            t0 = time.perf_counter()
+            f, nvl = self._links(Y, nv, tx)
+            t1 = time.perf_counter()
+            steps = np.full(B * R, int(self.steps)) if self.steps is not None else \
+                adaptive_steps(f, self.step_ratio, max_steps)
+            try:
+                D = deterministic(self._denoise, f, steps, consistency=self.consistency,
+                                  pat=self.patterns[tx], noise_var=nvl)
+                h = from_planes(D)
+                bad = ~np.isfinite(h).all((1, 2))
+            except Exception as e:  # noqa: BLE001 - any runtime failure -> fallback, never a crash
+                log.warning("diffusion inference failed (%s: %s)", type(e).__name__, e)
+                h = np.full((B * R, S, K), np.nan, np.complex64)
+                bad = np.ones(B * R, bool)
+            t_net += time.perf_counter() - t1
+            t_feat += t1 - t0
+            n_evals += int(steps.sum())
+            if bad.any():
+                log.warning("diffusion output not finite for %d of %d links; those use the bank "
+                            "posterior mean", int(bad.sum()), bad.size)
+                h[bad] = f["mean"][bad]
+            h = h * a
+            if self.guard:
+                g = f["fit"] > self.guard_fit
+                if g.any():
+                    if interp_all is None:
+                        interp_all = self._interp.estimate(Y, nv)
+                    h[g] = interp_all[:, :, tx].reshape(B * R, S, K)[g]
+                guarded[:, :, tx] = g.reshape(B, R)
+            H[:, :, tx] = h.reshape(B, R, S, K)
+            steps_used[:, :, tx] = steps.reshape(B, R)
+            fit[:, :, tx] = f["fit"].reshape(B, R)
+            failed[:, :, tx] = bad.reshape(B, R)
+        n_links = B * R * T
+        self.fallback_count += int(failed.sum())
+        if n_links:
+            ms_feat, ms_step = 1e3 * t_feat / n_links, 1e3 * t_net / max(n_evals, 1)
+            self._ms_feat = ms_feat if self._ms_feat is None else 0.8 * self._ms_feat + 0.2 * ms_feat
+            self._ms_step = ms_step if self._ms_step is None else 0.8 * self._ms_step + 0.2 * ms_step
+        self.last_info = {
+            "method": self.name, "noise_var": nv, "steps": steps_used, "fit": fit,
+            "guard": guarded.any((1, 2)), "guard_links": guarded,
+            "fallback": failed.any((1, 2)), "fallback_links": failed,
+            "fallback_count": self.fallback_count, "device": self.device, "max_steps": max_steps,
+            "ms_features_per_link": self._ms_feat, "ms_per_step_per_link": self._ms_step,
+        }
+        return H
+
+    def sample(self, Y, noise_var=None, n_samples: int = 8, steps: int = 6, seed: int | None = 0):
+        """Posterior mean and per-RE variance, both [B, rx, tx, S, K] (complex64, float32), from
+        ``n_samples`` stochastic reverse runs per link (seeded: reproducible by default)."""
+        from ..models.features import from_planes
+        from ..models.sampler import posterior
+
+        Y = self.check_input(Y)
+        B, R, T = Y.shape[0], self.n_rx, self.n_tx
+        nv = estimate_noise_var(Y, self.spec) if noise_var is None else \
+            np.broadcast_to(np.asarray(noise_var, float), (B,)).copy()
+        rng = np.random.default_rng(seed)
+        a = self.spec.tx_amplitude
+        S, K = self.spec.n_sym, self.spec.n_occ
+        mean = np.empty((B, R, T, S, K), np.complex64)
+        var = np.empty((B, R, T, S, K), np.float32)
+        for tx in range(T):
+            f, _ = self._links(Y, nv, tx)
+            m, v = posterior(self._denoise, f, n_samples, steps, rng)
+            mean[:, :, tx] = (from_planes(m) * a).reshape(B, R, S, K)
+            var[:, :, tx] = (v * a ** 2).reshape(B, R, S, K)
+        self.last_info = {"method": self.name, "noise_var": nv, "n_samples": n_samples, "steps": steps,
+                          "device": self.device}
+        return mean, var
