@@ -8,8 +8,9 @@ eigen-decomposition is the Kronecker product of two small ones, and one hypothes
 small matrix products per frame instead of a 1008 x 1008 solve.
 
 Per frame: log-likelihood of the pilot LS under every hypothesis -> posterior weights -> the
-posterior mean and per-RE variance of the mixture (restricted to the ``top`` most likely
-hypotheses). This is a cheap approximation of E[H | pilots] for the whole mix; the diffusion
+posterior mean and per-RE variance of the mixture (restricted to the most likely hypotheses
+that hold all but 0.1 % of the posterior mass, at most ``top``). This is a cheap
+approximation of E[H | pilots] for the whole mix; the diffusion
 estimator uses its mean and spread as conditioning and refines them.
 
 It also yields a goodness-of-fit statistic: the Mahalanobis energy of the pilots under the most
@@ -79,14 +80,23 @@ class _Pattern:
         Rf = np.stack(Rf)  # [F, K, K]
         Rt = np.stack([j0(2 * np.pi * fd * dt) for fd in grid.dopplers()]).astype(complex)  # [T, S, S]
         self.t_labels = [float(fd) for fd in grid.dopplers()]
+        # Dopplers beyond the grid, only to test whether the pilots look faster than anything
+        # in the bank (a likelihood ratio, see MixturePosterior): up to 3x the grid's maximum.
+        fmax = max(grid.doppler[1], 1.0)
+        ext = np.linspace(fmax * 1.25, fmax * 3, 8)
+        Rt_ext = np.stack([j0(2 * np.pi * fd * dt) for fd in ext])
         c, r = self.cols, self.rows
         lf, Uf = zip(*(_eig_psd(R[np.ix_(c, c)]) for R in Rf))
         # Jakes matrices are real: one eigenbasis may serve every Doppler (see MixturePosterior)
         U0 = _eig_psd(Rt[-1][np.ix_(r, r)].real)[1]
         proj = [U0.T @ R[np.ix_(r, r)].real @ U0 for R in Rt]
         self.shared_t = all(np.abs(p - np.diag(np.diag(p))).max() < 1e-9 for p in proj)
+        self.lt_ext = None
         if self.shared_t:
             lt = [np.clip(np.diag(p), 1e-9, None) for p in proj]
+            pe = [U0.T @ R[np.ix_(r, r)] @ U0 for R in Rt_ext]
+            if all(np.abs(p - np.diag(np.diag(p))).max() < 1e-9 for p in pe):
+                self.lt_ext = np.stack([np.clip(np.diag(p), 1e-9, None) for p in pe])  # [Te, nr]
             Ut = [U0.astype(complex)] * len(Rt)
         else:
             lt, Ut = zip(*(_eig_psd(R[np.ix_(r, r)]) for R in Rt))
@@ -131,8 +141,8 @@ class MixturePosterior:
     noise_var [N] -> dict(mean [N, S, K] complex64, var [N, S, K] float32, fit [N] (Mahalanobis
     excess in standard deviations), logw [N, T*F] posterior log-weights, ds_mean, fd_mean)."""
 
-    def __init__(self, spec: FrameSpec, grid: BankGrid | None = None, top: int = 24):
-        self.spec, self.grid, self.top = spec, grid or BankGrid(), top
+    def __init__(self, spec: FrameSpec, grid: BankGrid | None = None, top: int = 64, tail: float = 1e-3):
+        self.spec, self.grid, self.top, self.tail = spec, grid or BankGrid(), top, tail
         self._patterns: dict[bytes, _Pattern] = {}
 
     def pattern(self, mask: np.ndarray) -> _Pattern:
@@ -145,6 +155,13 @@ class MixturePosterior:
         out = [self._posterior(ls[i:i + chunk], noise_var[i:i + chunk], pat)
                for i in range(0, ls.shape[0], chunk)]
         return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+
+    @staticmethod
+    def _doppler_lr(ll, Zs, nv, pat) -> np.ndarray:
+        """Log-likelihood ratio: best Doppler beyond the bank vs best inside it, for the frame's
+        most likely frequency hypothesis. Large values: the two pilot symbols differ more than
+        any trained Doppler explains."""
+        return _doppler_lr_impl(ll, Zs, nv, pat)
 
     def _posterior(self, ls, nv, pat: _Pattern) -> dict:
         N = ls.shape[0]
@@ -170,10 +187,14 @@ class MixturePosterior:
         # goodness of fit of the MAP hypothesis: (quad - P) / sqrt(P)
         best = np.argmax(llf, 1)
         fit = (quad.reshape(N, -1)[np.arange(N), best] - pat.P) / np.sqrt(pat.P)
-        top = min(self.top, T * F)
-        idx = np.argpartition(-w, top - 1, axis=1)[:, :top] if top < T * F else np.tile(np.arange(T * F), (N, 1))
-        wt = np.take_along_axis(w, idx, 1)
-        wt /= wt.sum(1, keepdims=True)
+        # the most likely hypotheses, as many as hold all but ``tail`` of the posterior mass
+        # (few at high SNR, many at low SNR), at most ``top``
+        order = np.argsort(-w, 1)
+        ws = np.take_along_axis(w, order, 1)
+        need = int(np.max(np.sum(np.cumsum(ws, 1) < 1 - self.tail, 1))) + 1
+        top = int(np.clip(need, 1, min(self.top, T * F)))
+        idx, wt = order[:, :top], ws[:, :top]
+        wt = wt / wt.sum(1, keepdims=True)
         n = np.arange(N)
         mean = np.zeros((N, pat.S, pat.K), np.complex64)
         second = np.zeros((N, pat.S, pat.K), np.float32)
@@ -189,8 +210,21 @@ class MixturePosterior:
         var = np.clip(second - (mean.real ** 2 + mean.imag ** 2), 1e-12, None)
         wtf = w.reshape(N, T, F)
         return dict(mean=mean, var=var, fit=fit.astype(np.float32),
+                    doppler_lr=self._doppler_lr(llf.reshape(N, T, F), Zs, nv, pat),
                     ds_mean=np.exp(wtf.sum(1) @ pat.log_ds).astype(np.float32),
                     fd_mean=(wtf.sum(2) @ pat.fd).astype(np.float32))
+
+
+def _doppler_lr_impl(ll, Zs, nv, pat):
+    N, T, F = ll.shape
+    if pat.lt_ext is None or Zs is None:
+        return np.zeros(N, np.float32)
+    fbest = np.argmax(ll.max(1), 1)  # MAP frequency hypothesis per frame
+    n = np.arange(N)
+    lam = pat.lt_ext[None, :, :, None] * pat.lf[fbest][:, None, None, :] + nv[:, None, None, None]  # [N, Te, nr, nc]
+    z2 = np.abs(Zs[n, fbest]) ** 2  # [N, nr, nc]
+    ll_ext = -np.log(lam).sum((-1, -2)) - (z2[:, None] / lam).sum((-1, -2))
+    return (ll_ext.max(1) - ll[n, :, fbest].max(1)).astype(np.float32)
 
 
 def pilot_grid_ls(Y: np.ndarray, spec: FrameSpec, tx: int, pat: _Pattern) -> np.ndarray:
@@ -206,7 +240,7 @@ class BankMMSE(Estimator):
     name = "bank"
     needs_noise_var = True
 
-    def __init__(self, spec: FrameSpec, n_rx: int = 1, grid: BankGrid | None = None, top: int = 24):
+    def __init__(self, spec: FrameSpec, n_rx: int = 1, grid: BankGrid | None = None, top: int = 64):
         super().__init__(spec, n_rx)
         self.post = MixturePosterior(spec, grid, top)
         self.pats = [self.post.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]

@@ -7,11 +7,23 @@ Per link (rx, tx) of every frame, in numpy around an onnxruntime session:
 2. conditioning (models.features): LS + linear interpolation, the Gaussian-mixture bank posterior
    (mean, per-RE std, goodness of fit), noise level;
 3. reverse diffusion (models.sampler): start at the LS/interp grid with the sigma that matches
-   its error, a few deterministic Euler steps; the step count adapts to the gap between start
-   sigma and posterior std (i.e. to SNR) and to ``latency_budget_ms``;
-4. guard: when the pilots do not fit any channel the model was trained on (bank goodness-of-fit
-   above ``guard_fit`` standard deviations) the link uses LS + interpolation instead - a model
-   trained on a prior must not smooth away a channel outside it;
+   its error (per frame, so the start adapts to SNR), deterministic Euler steps. Step count:
+   ``steps=None`` picks it by ``step_policy``: "mmse" (default) takes one step - measured, every
+   further ODE step raises the NMSE at every SNR, because the path leaves the posterior mean
+   for a posterior sample - and "snr" takes one step per factor ``step_ratio`` between start
+   sigma and posterior std (more at low SNR), at most ``max_steps``. Both respect
+   ``latency_budget_ms`` (ms per frame, all links): when not even one network evaluation per
+   link fits, the link gets the bank posterior mean (0 steps). ``steps=k`` forces k (0 = bank);
+4. guard: a model trained on a prior must not smooth away a channel outside it. At the pilots
+   the error of LS is known (the noise variance), and the error of the estimate can be
+   estimated without ground truth, as in Stein's unbiased risk estimate:
+   E|H - h|^2 ~ |LS - h|^2 - nv + 2 v, with v the posterior variance at the pilot (v / nv is
+   the estimator's per-pilot divergence for a Gaussian posterior). When that estimate exceeds
+   (1 + guard_margin) nv the link uses LS + interpolation instead. The pilots cannot show
+   errors between the pilot symbols, so a second test watches time variation: when a Doppler
+   above the trained range explains the two pilot symbols better than any trained one (log
+   likelihood ratio above ``guard_lr``; never above 2 on the training mix) the link also uses
+   LS + interpolation;
 5. fallback: a failed or non-finite inference gives that link the bank's posterior mean (a
    Gaussian-mixture LMMSE, already computed) with a logged warning; ``fallback_count`` counts them.
 
@@ -34,33 +46,50 @@ from .base import Estimator, estimate_noise_var, make, register
 log = logging.getLogger("gnuradio.gdm.estimation.diffusion")
 
 
+def pilot_risk(h: np.ndarray, f: dict, pat, noise_var: np.ndarray) -> np.ndarray:
+    """Estimated MSE of ``h`` [N, S, K] at the pilots, relative to the noise variance (= the MSE
+    of LS there): (mean |LS - h|^2 - nv + 2 mean v) / nv, v the bank posterior variance."""
+    r, c = pat.bank.rows[:, None], pat.bank.cols[None, :]
+    res = np.mean(np.abs(f["ls"] - h[:, r, c]) ** 2, (1, 2))
+    v = np.mean(f["std"][:, r, c].astype(np.float64) ** 2, (1, 2))
+    with np.errstate(invalid="ignore"):
+        return ((res - noise_var + 2 * v) / noise_var).astype(np.float32)
+
+
 @register("diffusion")
 class DiffusionEstimator(Estimator):
     name = "diffusion"
     needs_noise_var = True
 
     def __init__(self, spec: FrameSpec, n_rx: int = 1, model=None, steps: int | None = None,
-                 device: str = "auto", threads: int = 1, checksum=None, max_steps: int = 3,
+                 device: str = "auto", threads: int = 1, checksum=None, step_policy: str = "mmse",
+                 max_steps: int = 3,
                  step_ratio: float = 3.0, latency_budget_ms: float | None = None,
-                 consistency: bool = False, guard: bool = True, guard_fit: float = 4.0,
+                 consistency: bool = False, guard: bool = True, guard_margin: float = 0.25,
+                 guard_lr: float = 2.5,
                  buckets=(1, 2, 4, 8, 16, 32, 64)):
         super().__init__(spec, n_rx)
         from ..models.features import Conditioner
         from ..runtime import OnnxModel
 
-        if steps is not None and int(steps) < 1:
-            raise ValueError(f"steps must be >= 1 or None (adaptive), got {steps}")
+        if steps is not None and int(steps) < 0:
+            raise ValueError(f"steps must be >= 0 or None (adaptive), got {steps}")
+        if step_policy not in ("mmse", "snr"):
+            raise ValueError(f"step_policy must be 'mmse' or 'snr', got {step_policy!r}")
+        self.step_policy = step_policy
         self.model = OnnxModel(model, device=device, threads=threads, checksum=checksum, spec=spec,
                                n_rx=n_rx, n_tx=self.n_tx, kind="estimator")
         self.device = self.model.device
         bank = json.loads(self.model.metadata["conditioning"])["bank"]
+        sched = json.loads(self.model.metadata["noise_schedule"])
         grid = BankGrid(tuple(bank["profiles"]), tuple(bank["delay_spread"]), tuple(bank["doppler"]),
                         int(bank["n_ds"]), int(bank["n_fd"]))
-        self.cond = Conditioner(spec, grid, int(bank["top"]))
+        self.cond = Conditioner(spec, grid, int(bank["top"]), float(sched.get("start_scale", 1.0)))
         self.patterns = [self.cond.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]
         self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)
         self.latency_budget_ms = latency_budget_ms
-        self.consistency, self.guard, self.guard_fit = consistency, guard, float(guard_fit)
+        self.consistency, self.guard, self.guard_margin = consistency, guard, float(guard_margin)
+        self.guard_lr = float(guard_lr)
         self.buckets = tuple(buckets)
         self._interp = make("ls_interp", spec, n_rx)
         self.fallback_count = 0
@@ -82,15 +111,27 @@ class DiffusionEstimator(Estimator):
         return self.cond(ls, nvl, pat), nvl
 
     def _budget_steps(self, links_per_frame: int) -> int:
+        """Most network evaluations per link the latency budget allows (costs measured on the
+        previous calls; the first call is not limited)."""
         if self.latency_budget_ms is None or self._ms_step is None:
             return self.max_steps
         per_link = self.latency_budget_ms / max(links_per_frame, 1) - self._ms_feat
-        return int(np.clip(np.floor(per_link / self._ms_step), 1, self.max_steps))
+        return int(np.clip(np.floor(per_link / max(self._ms_step, 1e-6)), 0, self.max_steps))
+
+    def _steps(self, f: dict, budget: int) -> np.ndarray:
+        from ..models.sampler import adaptive_steps
+
+        N = f["cond"].shape[0]
+        if self.steps is not None:
+            return np.full(N, int(self.steps))
+        if self.step_policy == "snr":
+            return np.minimum(adaptive_steps(f, self.step_ratio, self.max_steps), budget)
+        return np.full(N, min(1, budget))
 
     # ---- public ----------------------------------------------------------------------------
     def estimate(self, Y, noise_var=None) -> np.ndarray:
         from ..models.features import from_planes
-        from ..models.sampler import adaptive_steps, deterministic
+        from ..models.sampler import deterministic
 
         Y = self.check_input(Y)
         B, R, T = Y.shape[0], self.n_rx, self.n_tx
@@ -100,6 +141,8 @@ class DiffusionEstimator(Estimator):
         H = np.empty((B, R, T, S, K), np.complex64)
         steps_used = np.zeros((B, R, T), int)
         fit = np.zeros((B, R, T), np.float32)
+        risk = np.zeros((B, R, T), np.float32)
+        dlr = np.zeros((B, R, T), np.float32)
         guarded = np.zeros((B, R, T), bool)
         failed = np.zeros((B, R, T), bool)
         interp_all = None
@@ -111,8 +154,7 @@ class DiffusionEstimator(Estimator):
             t0 = time.perf_counter()
             f, nvl = self._links(Y, nv, tx)
             t1 = time.perf_counter()
-            steps = np.full(B * R, int(self.steps)) if self.steps is not None else \
-                adaptive_steps(f, self.step_ratio, max_steps)
+            steps = self._steps(f, max_steps)
             try:
                 D = deterministic(self._denoise, f, steps, consistency=self.consistency,
                                   pat=self.patterns[tx], noise_var=nvl)
@@ -129,9 +171,10 @@ class DiffusionEstimator(Estimator):
                 log.warning("diffusion output not finite for %d of %d links; those use the bank "
                             "posterior mean", int(bad.sum()), bad.size)
                 h[bad] = f["mean"][bad]
+            rk = pilot_risk(h, f, self.patterns[tx], nvl)
             h = h * a
             if self.guard:
-                g = f["fit"] > self.guard_fit
+                g = (rk > 1 + self.guard_margin) | (f["doppler_lr"] > self.guard_lr)
                 if g.any():
                     if interp_all is None:
                         interp_all = self._interp.estimate(Y, nv)
@@ -140,6 +183,8 @@ class DiffusionEstimator(Estimator):
             H[:, :, tx] = h.reshape(B, R, S, K)
             steps_used[:, :, tx] = steps.reshape(B, R)
             fit[:, :, tx] = f["fit"].reshape(B, R)
+            risk[:, :, tx] = rk.reshape(B, R)
+            dlr[:, :, tx] = f["doppler_lr"].reshape(B, R)
             failed[:, :, tx] = bad.reshape(B, R)
         n_links = B * R * T
         self.fallback_count += int(failed.sum())
@@ -148,7 +193,7 @@ class DiffusionEstimator(Estimator):
             self._ms_feat = ms_feat if self._ms_feat is None else 0.8 * self._ms_feat + 0.2 * ms_feat
             self._ms_step = ms_step if self._ms_step is None else 0.8 * self._ms_step + 0.2 * ms_step
         self.last_info = {
-            "method": self.name, "noise_var": nv, "steps": steps_used, "fit": fit,
+            "method": self.name, "noise_var": nv, "steps": steps_used, "fit": fit, "pilot_risk": risk, "doppler_lr": dlr,
             "guard": guarded.any((1, 2)), "guard_links": guarded,
             "fallback": failed.any((1, 2)), "fallback_links": failed,
             "fallback_count": self.fallback_count, "device": self.device, "max_steps": max_steps,

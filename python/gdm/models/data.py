@@ -30,8 +30,8 @@ class NoiseLevels:
     instead the sampler's exact start state (x = LS/interp, sigma = the start sigma), so the first
     reverse step is trained on what it will see."""
     lo: float = 0.1
-    hi: float = 20.0
-    p_start: float = 0.25
+    hi: float = 50.0
+    p_start: float = 0.5
 
 
 def link_channels(spec: FrameSpec, mix: ChannelMix, n: int, rng: np.random.Generator) -> np.ndarray:

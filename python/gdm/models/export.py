@@ -50,7 +50,8 @@ def model_metadata(cfg: TrainConfig, net: Denoiser, heldout: dict | None = None,
             "type": "EDM variance-exploding, preconditioned around the bank posterior (mean m, "
                     "per-RE std s)",
             "train_sigma_over_s": [cfg.sigma_lo, cfg.sigma_hi], "p_start": cfg.p_start,
-            "start": "x = LS + linear interpolation, sigma = sqrt(mean(|interp - m|^2 + s^2))",
+            "start": "x = LS + linear interpolation, sigma = start_scale * sqrt(mean(|interp - m|^2 + s^2))",
+            "start_scale": cfg.start_scale,
             "sampler": "Euler (DDIM) steps on a geometric grid from the start sigma"}),
         "conditioning": json.dumps({
             "planes": ["m.re", "m.im", "log s", "ls.re", "ls.im", "pilot mask", "interp.re", "interp.im"],

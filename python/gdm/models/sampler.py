@@ -54,12 +54,16 @@ def _consistency(x, D, sigma, f, pat, noise_var):
 
 def deterministic(denoise: Denoise, f: dict, steps: np.ndarray | int, end_ratio: float = 1.0,
                   consistency: bool = False, pat=None, noise_var=None) -> np.ndarray:
-    """Estimate planes [N, 2, S, K]; ``steps`` per frame (array) or one count for all."""
+    """Estimate planes [N, 2, S, K]; ``steps`` per frame (array) or one count for all; 0 steps
+    returns the bank posterior mean (no network)."""
     N = f["cond"].shape[0]
     steps = np.broadcast_to(np.asarray(steps, int), (N,))
     out = np.empty((N, 2, *f["cond"].shape[2:]), np.float32)
     for n in np.unique(steps):
         idx = np.flatnonzero(steps == n)
+        if n == 0:
+            out[idx] = to_planes(f["mean"][idx])
+            continue
         sig = sigma_grid(f["sigma_start"][idx], s_mean(f)[idx] * end_ratio, int(n))
         cond, glob = f["cond"][idx], f["glob"][idx]
         x = to_planes(f["interp"][idx])

@@ -12,7 +12,7 @@ from .train import TrainConfig
 def tiny_config(out_dir) -> TrainConfig:
     return TrainConfig(out_dir=str(out_dir), steps=4, batch=8, widths=(8, 8, 8), bank_n_ds=4,
                        bank_n_fd=3, bank_top=4, val_every=4, val_frames=8, ckpt_every=2,
-                       progress=False, resume=False)
+                       progress=False, resume=True)
 
 
 @functools.lru_cache(maxsize=None)

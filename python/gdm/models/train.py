@@ -47,11 +47,12 @@ class TrainConfig:
     snr_db: tuple = (-10.0, 35.0)
     pattern_p: tuple = (0.6, 0.2, 0.2)  # one stream / comb of stream 0 / comb of stream 1
     sigma_lo: float = 0.1
-    sigma_hi: float = 20.0
-    p_start: float = 0.25
+    sigma_hi: float = 50.0
+    p_start: float = 0.5
+    start_scale: float = 3.0
     bank_n_ds: int = 16
     bank_n_fd: int = 9
-    bank_top: int = 24
+    bank_top: int = 64
     threads: int = 1
     ckpt_every: int = 200
     val_every: int = 250
@@ -140,15 +141,16 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def train(config: TrainConfig) -> Path:
-    """Train (or resume) and return the path of the final checkpoint ``<out_dir>/checkpoint.pt``."""
+def train(config: TrainConfig, until: int | None = None) -> Path:
+    """Train (or resume) and return the path of the checkpoint ``<out_dir>/checkpoint.pt``.
+    ``until``: stop (with a checkpoint) after that many steps, as an interruption would."""
     cfg = config
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ck_path = out / "checkpoint.pt"
     spec = cfg.spec()
-    cond = Conditioner(spec, cfg.bank_grid(), cfg.bank_top)
+    cond = Conditioner(spec, cfg.bank_grid(), cfg.bank_top, cfg.start_scale)
     torch.manual_seed(cfg.seed)
     net = Denoiser(cfg.net())
     ema = Denoiser(cfg.net())
@@ -178,7 +180,8 @@ def train(config: TrainConfig) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress, desc="train", unit="step")
     t0 = time.time() - elapsed
     loss_avg = None
-    while step < cfg.steps:
+    stop = cfg.steps if until is None else min(until, cfg.steps)
+    while step < stop:
         lr = cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -216,3 +219,26 @@ def train(config: TrainConfig) -> Path:
     elapsed = time.time() - t0
     _save(ck_path, state())
     return ck_path
+
+
+def config_from_args(argv=None) -> TrainConfig:
+    """``--field value`` for every TrainConfig field (tuples as comma lists), e.g.
+    ``python -m gnuradio.gdm.models.train --out-dir out/train --steps 1000``."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="train the gr-gdm diffusion channel estimator")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=f.default)
+        elif f.type in ("tuple", tuple):
+            p.add_argument(flag, type=lambda v: tuple(float(x) if any(c in x for c in ".e") else
+                                                      (int(x) if x.lstrip("-").isdigit() else x)
+                                                      for x in v.split(",")), default=f.default)
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default)
+    return TrainConfig(**vars(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    print(train(config_from_args()))
