@@ -130,3 +130,40 @@ def parity(checkpoint, path, batch: int = 4, seed: int = 0) -> float:
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     got = sess.run([OUTPUT], {n: a.numpy() for n, a in zip(INPUTS, args)})[0]
     return float(np.max(np.abs(got - ref)))
+
+
+def main(argv=None) -> None:
+    """``python -m gnuradio.gdm.models.export --checkpoint C --out onnx_models/x.onnx
+    [--heldout rows.json] [--command "..."]``: export, check parity, update SHA256SUMS."""
+    import argparse
+
+    from ..runtime.checksums import SUMS_NAME, read_sums, sha256_file
+
+    p = argparse.ArgumentParser(description="export a gr-gdm estimator checkpoint to ONNX")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--heldout", default=None, help="JSON rows from models.evaluate (embedded as metadata)")
+    p.add_argument("--command", default=None, help="training command to record")
+    p.add_argument("--no-sums", action="store_true", help="do not update SHA256SUMS beside the file")
+    a = p.parse_args(argv)
+    heldout = None
+    if a.heldout:
+        rows = json.loads(Path(a.heldout).read_text())
+        heldout = {}
+        for r in rows:
+            heldout.setdefault(r["scenario"], {}).setdefault(r["estimator"], {})[f"{r['snr_db']:g}"] = r["value"]
+    path = export_onnx(a.checkpoint, a.out, heldout, a.command)
+    err = parity(a.checkpoint, path)
+    print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB), onnxruntime vs torch max |diff| {err:.2e}")
+    if err > 1e-4:
+        raise SystemExit("parity check failed (> 1e-4)")
+    if not a.no_sums:
+        sums = path.parent / SUMS_NAME
+        entries = read_sums(sums) if sums.exists() else {}
+        entries[path.name] = sha256_file(path)
+        sums.write_text("".join(f"{h}  {n}\n" for n, h in sorted(entries.items())))
+        print(f"updated {sums}")
+
+
+if __name__ == "__main__":
+    main()
