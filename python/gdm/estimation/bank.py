@@ -13,6 +13,11 @@ that hold all but 0.1 % of the posterior mass, at most ``top``). This is a cheap
 approximation of E[H | pilots] for the whole mix; the diffusion
 estimator uses its mean and spread as conditioning and refines them.
 
+For the most likely frequency hypothesis it also compares the best Doppler of the bank with
+faster ones (up to 3x the bank's maximum): the log-likelihood ratio ``doppler_lr`` (large when
+the two pilot symbols differ more than any trained Doppler explains) and ``fast_mean``, the LMMSE
+estimate under the best faster Doppler - what the diffusion estimator's guard uses then.
+
 It also yields a goodness-of-fit statistic: the Mahalanobis energy of the pilots under the most
 likely hypothesis, which is ~Gamma(P, 1) (mean P, std sqrt(P)) when the channel belongs to the
 bank. A large excess flags a channel the bank (and the model trained on the same mix) does not
@@ -97,6 +102,7 @@ class _Pattern:
             pe = [U0.T @ R[np.ix_(r, r)] @ U0 for R in Rt_ext]
             if all(np.abs(p - np.diag(np.diag(p))).max() < 1e-9 for p in pe):
                 self.lt_ext = np.stack([np.clip(np.diag(p), 1e-9, None) for p in pe])  # [Te, nr]
+                self.At_ext = np.stack([R[:, r] @ U0 for R in Rt_ext]).astype(np.complex64)  # [Te, S, nr]
             Ut = [U0.astype(complex)] * len(Rt)
         else:
             lt, Ut = zip(*(_eig_psd(R[np.ix_(r, r)]) for R in Rt))
@@ -156,13 +162,6 @@ class MixturePosterior:
                for i in range(0, ls.shape[0], chunk)]
         return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
 
-    @staticmethod
-    def _doppler_lr(ll, Zs, nv, pat) -> np.ndarray:
-        """Log-likelihood ratio: best Doppler beyond the bank vs best inside it, for the frame's
-        most likely frequency hypothesis. Large values: the two pilot symbols differ more than
-        any trained Doppler explains."""
-        return _doppler_lr_impl(ll, Zs, nv, pat)
-
     def _posterior(self, ls, nv, pat: _Pattern) -> dict:
         N = ls.shape[0]
         nv = np.asarray(nv, float)
@@ -209,22 +208,27 @@ class MixturePosterior:
             second += wm * (np.clip(vk, 0, None) + Hk.real ** 2 + Hk.imag ** 2)
         var = np.clip(second - (mean.real ** 2 + mean.imag ** 2), 1e-12, None)
         wtf = w.reshape(N, T, F)
+        dlr, fast = _doppler_lr_impl(llf.reshape(N, T, F), Zs, nv, pat)
         return dict(mean=mean, var=var, fit=fit.astype(np.float32),
-                    doppler_lr=self._doppler_lr(llf.reshape(N, T, F), Zs, nv, pat),
+                    doppler_lr=dlr, fast_mean=fast if fast is not None else mean,
                     ds_mean=np.exp(wtf.sum(1) @ pat.log_ds).astype(np.float32),
                     fd_mean=(wtf.sum(2) @ pat.fd).astype(np.float32))
 
 
 def _doppler_lr_impl(ll, Zs, nv, pat):
+    """(log-likelihood ratio [N], LMMSE estimate under the best faster Doppler [N, S, K])."""
     N, T, F = ll.shape
     if pat.lt_ext is None or Zs is None:
-        return np.zeros(N, np.float32)
+        return np.zeros(N, np.float32), None
     fbest = np.argmax(ll.max(1), 1)  # MAP frequency hypothesis per frame
     n = np.arange(N)
     lam = pat.lt_ext[None, :, :, None] * pat.lf[fbest][:, None, None, :] + nv[:, None, None, None]  # [N, Te, nr, nc]
-    z2 = np.abs(Zs[n, fbest]) ** 2  # [N, nr, nc]
-    ll_ext = -np.log(lam).sum((-1, -2)) - (z2[:, None] / lam).sum((-1, -2))
-    return (ll_ext.max(1) - ll[n, :, fbest].max(1)).astype(np.float32)
+    z = Zs[n, fbest]  # [N, nr, nc]
+    ll_ext = -np.log(lam).sum((-1, -2)) - ((np.abs(z) ** 2)[:, None] / lam).sum((-1, -2))
+    te = np.argmax(ll_ext, 1)
+    G = (1.0 / lam[n, te]).astype(np.float32)
+    fast = pat.At_ext[te] @ ((z * G) @ pat.AfT32[fbest])
+    return (ll_ext[n, te] - ll[n, :, fbest].max(1)).astype(np.float32), fast.astype(np.complex64)
 
 
 def pilot_grid_ls(Y: np.ndarray, spec: FrameSpec, tx: int, pat: _Pattern) -> np.ndarray:

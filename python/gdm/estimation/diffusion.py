@@ -22,8 +22,9 @@ Per link (rx, tx) of every frame, in numpy around an onnxruntime session:
    (1 + guard_margin) nv the link uses LS + interpolation instead. The pilots cannot show
    errors between the pilot symbols, so a second test watches time variation: when a Doppler
    above the trained range explains the two pilot symbols better than any trained one (log
-   likelihood ratio above ``guard_lr``; never above 2 on the training mix) the link also uses
-   LS + interpolation;
+   likelihood ratio above ``guard_lr``; never above 2 on the training mix) the link uses the
+   LMMSE estimate under that faster Doppler (LS + interpolation would be far worse at low SNR,
+   where a rare false alarm would then cost more than the guard saves);
 5. fallback: a failed or non-finite inference gives that link the bank's posterior mean (a
    Gaussian-mixture LMMSE, already computed) with a logged warning; ``fallback_count`` counts them.
 
@@ -65,8 +66,9 @@ class DiffusionEstimator(Estimator):
                  device: str = "auto", threads: int = 1, checksum=None, step_policy: str = "mmse",
                  max_steps: int = 3,
                  step_ratio: float = 3.0, latency_budget_ms: float | None = None,
-                 consistency: bool = False, guard: bool = True, guard_margin: float = 0.25,
-                 guard_lr: float = 2.5,
+                 consistency: bool = False, guard: bool = True, guard_margin: float = -0.2,
+                 guard_lr: float = 2.5, guard_doppler_snr_db: float = 17.0,
+                 guard_fallback: str = "consistent",
                  buckets=(1, 2, 4, 8, 16, 32, 64)):
         super().__init__(spec, n_rx)
         from ..models.features import Conditioner
@@ -89,7 +91,10 @@ class DiffusionEstimator(Estimator):
         self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)
         self.latency_budget_ms = latency_budget_ms
         self.consistency, self.guard, self.guard_margin = consistency, guard, float(guard_margin)
-        self.guard_lr = float(guard_lr)
+        self.guard_lr, self.guard_doppler_snr_db = float(guard_lr), float(guard_doppler_snr_db)
+        if guard_fallback not in ("consistent", "ls_interp"):
+            raise ValueError(f"guard_fallback must be 'consistent' or 'ls_interp', got {guard_fallback!r}")
+        self.guard_fallback = guard_fallback
         self.buckets = tuple(buckets)
         self._interp = make("ls_interp", spec, n_rx)
         self.fallback_count = 0
@@ -174,12 +179,23 @@ class DiffusionEstimator(Estimator):
             rk = pilot_risk(h, f, self.patterns[tx], nvl)
             h = h * a
             if self.guard:
-                g = (rk > 1 + self.guard_margin) | (f["doppler_lr"] > self.guard_lr)
-                if g.any():
+                pat = self.patterns[tx]
+                fast = (f["doppler_lr"] > self.guard_lr) & (nvl < 10 ** (-self.guard_doppler_snr_db / 10))
+                g = (rk > 1 + self.guard_margin) & ~fast
+                if g.any() and self.guard_fallback == "consistent":
+                    # keep the estimate's time profile, take the pilots' values: add the
+                    # LS/interp-interpolated pilot residual (a hard pilot-consistency projection)
+                    r, c = pat.bank.rows[:, None], pat.bank.cols[None, :]
+                    res = f["ls"][g] - h[g][:, r, c] / a
+                    h[g] = h[g] + a * (pat.At @ res @ pat.AfT)
+                    g_li = fast
+                else:
+                    g_li = fast | g
+                if g_li.any():
                     if interp_all is None:
                         interp_all = self._interp.estimate(Y, nv)
-                    h[g] = interp_all[:, :, tx].reshape(B * R, S, K)[g]
-                guarded[:, :, tx] = g.reshape(B, R)
+                    h[g_li] = interp_all[:, :, tx].reshape(B * R, S, K)[g_li]
+                guarded[:, :, tx] = (g | fast).reshape(B, R)
             H[:, :, tx] = h.reshape(B, R, S, K)
             steps_used[:, :, tx] = steps.reshape(B, R)
             fit[:, :, tx] = f["fit"].reshape(B, R)

@@ -69,7 +69,7 @@ class Conditioner:
         glob = np.stack([np.log10(nv), np.clip(post["fit"], -5, 50) / 10,
                          np.log(post["ds_mean"] / 100e-9), post["fd_mean"] / 400], 1).astype(np.float32)
         return dict(cond=cond, glob=glob, mean=mean, std=std, interp=interp, fit=post["fit"], ls=ls,
-                    doppler_lr=post["doppler_lr"],
+                    doppler_lr=post["doppler_lr"], fast_mean=post["fast_mean"],
                     sigma_start=self.start_scale * start_sigma(interp, mean, std))
 
 
