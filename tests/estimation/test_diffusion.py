@@ -73,14 +73,24 @@ def test_nan_inference_falls_back_per_frame_with_warning_and_counter(tiny, caplo
     np.testing.assert_allclose(out, bank, atol=1e-5)
 
 
-def test_guard_hands_channels_outside_the_training_range_to_ls_interp(tiny):
-    _, Y = _frames(20, cfg=ChannelConfig("TDL-C", 3000e-9, 10.0), nv=1e-3)
-    est = estimation.make("diffusion", SPEC, model=tiny)
+def test_guard_on_a_delay_spread_outside_the_training_range(tiny):
+    H, Y = _frames(20, cfg=ChannelConfig("TDL-C", 3000e-9, 10.0), nv=1e-3)
+    interp = estimation.make("ls_interp", SPEC).estimate(Y, 1e-3)
+    unguarded = estimation.make("diffusion", SPEC, model=tiny, guard=False).estimate(Y, 1e-3)
+    assert _nmse_db(unguarded, H) > _nmse_db(interp, H) + 3  # the prior smooths the channel away
+    est = estimation.make("diffusion", SPEC, model=tiny, guard_fallback="ls_interp")
     out = est.estimate(Y, 1e-3)
     g = est.last_info["guard"]
-    assert g.mean() > 0.8
-    interp = estimation.make("ls_interp", SPEC).estimate(Y, 1e-3)
+    assert g.mean() > 0.8 and (est.last_info["pilot_risk"][g] > 0.8).all()
     np.testing.assert_allclose(out[g], interp[g], atol=1e-6)
+    # default fallback: pilot-consistent (pilot rows = LS), as good as LS/interp here
+    est = estimation.make("diffusion", SPEC, model=tiny)
+    out = est.estimate(Y, 1e-3)
+    rows = np.flatnonzero(SPEC.pilot_mask(0).any(1))
+    g = est.last_info["guard"]
+    np.testing.assert_allclose(out[g][..., rows, :], interp[g][..., rows, :], atol=1e-5)
+    assert _nmse_db(out, H) < _nmse_db(interp, H) + 0.3
+    # trained range: hardly ever guarded
     _, Y = _frames(40, cfg=ChannelConfig("TDL-C", 300e-9, 50.0), nv=1e-2)
     est.estimate(Y, 1e-2)
     assert est.last_info["guard"].mean() < 0.1

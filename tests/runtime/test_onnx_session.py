@@ -28,7 +28,7 @@ def test_loads_with_verified_checksum_on_cpu(model_dir):
     assert m.sha256 == sha256_file(model_dir / "m.onnx")
     assert m.device == "cpu"
     out = m.run(x=np.zeros((1, 2, 14, 72)), sigma=np.ones(1), cond=np.zeros((1, 8, 14, 72)),
-                glob=np.zeros((1, 4)))
+                glob=np.zeros((1, 5)))
     assert out.shape == (1, 2, 14, 72)
 
 

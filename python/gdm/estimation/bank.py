@@ -14,9 +14,9 @@ approximation of E[H | pilots] for the whole mix; the diffusion
 estimator uses its mean and spread as conditioning and refines them.
 
 For the most likely frequency hypothesis it also compares the best Doppler of the bank with
-faster ones (up to 3x the bank's maximum): the log-likelihood ratio ``doppler_lr`` (large when
-the two pilot symbols differ more than any trained Doppler explains) and ``fast_mean``, the LMMSE
-estimate under the best faster Doppler - what the diffusion estimator's guard uses then.
+faster ones (up to 3x the bank's maximum): the log-likelihood ratio ``doppler_lr`` is large when
+the two pilot symbols differ more than any trained Doppler explains (the diffusion estimator's
+guard uses it).
 
 It also yields a goodness-of-fit statistic: the Mahalanobis energy of the pilots under the most
 likely hypothesis, which is ~Gamma(P, 1) (mean P, std sqrt(P)) when the channel belongs to the
@@ -102,7 +102,6 @@ class _Pattern:
             pe = [U0.T @ R[np.ix_(r, r)] @ U0 for R in Rt_ext]
             if all(np.abs(p - np.diag(np.diag(p))).max() < 1e-9 for p in pe):
                 self.lt_ext = np.stack([np.clip(np.diag(p), 1e-9, None) for p in pe])  # [Te, nr]
-                self.At_ext = np.stack([R[:, r] @ U0 for R in Rt_ext]).astype(np.complex64)  # [Te, S, nr]
             Ut = [U0.astype(complex)] * len(Rt)
         else:
             lt, Ut = zip(*(_eig_psd(R[np.ix_(r, r)]) for R in Rt))
@@ -208,27 +207,25 @@ class MixturePosterior:
             second += wm * (np.clip(vk, 0, None) + Hk.real ** 2 + Hk.imag ** 2)
         var = np.clip(second - (mean.real ** 2 + mean.imag ** 2), 1e-12, None)
         wtf = w.reshape(N, T, F)
-        dlr, fast = _doppler_lr_impl(llf.reshape(N, T, F), Zs, nv, pat)
+        dlr = _doppler_lr(llf.reshape(N, T, F), Zs, nv, pat)
         return dict(mean=mean, var=var, fit=fit.astype(np.float32),
-                    doppler_lr=dlr, fast_mean=fast if fast is not None else mean,
+                    doppler_lr=dlr,
                     ds_mean=np.exp(wtf.sum(1) @ pat.log_ds).astype(np.float32),
                     fd_mean=(wtf.sum(2) @ pat.fd).astype(np.float32))
 
 
-def _doppler_lr_impl(ll, Zs, nv, pat):
-    """(log-likelihood ratio [N], LMMSE estimate under the best faster Doppler [N, S, K])."""
+def _doppler_lr(ll, Zs, nv, pat):
+    """Log-likelihood ratio [N]: best Doppler beyond the bank vs best inside it, both under the
+    frame's most likely frequency hypothesis."""
     N, T, F = ll.shape
     if pat.lt_ext is None or Zs is None:
-        return np.zeros(N, np.float32), None
+        return np.zeros(N, np.float32)
     fbest = np.argmax(ll.max(1), 1)  # MAP frequency hypothesis per frame
     n = np.arange(N)
     lam = pat.lt_ext[None, :, :, None] * pat.lf[fbest][:, None, None, :] + nv[:, None, None, None]  # [N, Te, nr, nc]
     z = Zs[n, fbest]  # [N, nr, nc]
     ll_ext = -np.log(lam).sum((-1, -2)) - ((np.abs(z) ** 2)[:, None] / lam).sum((-1, -2))
-    te = np.argmax(ll_ext, 1)
-    G = (1.0 / lam[n, te]).astype(np.float32)
-    fast = pat.At_ext[te] @ ((z * G) @ pat.AfT32[fbest])
-    return (ll_ext[n, te] - ll[n, :, fbest].max(1)).astype(np.float32), fast.astype(np.complex64)
+    return (ll_ext.max(1) - ll[n, :, fbest].max(1)).astype(np.float32)
 
 
 def pilot_grid_ls(Y: np.ndarray, spec: FrameSpec, tx: int, pat: _Pattern) -> np.ndarray:

@@ -14,6 +14,7 @@ from ..frame import FrameSpec
 from ..sim.awgn import complex_noise, noise_var_for_snr
 from ..sim.grid import ChannelMix, grid_channels
 from .features import Conditioner, to_planes
+from .network import START_FLAG
 
 TRAIN_PURPOSE = 0x7A1
 EVAL_PURPOSE = 0xE7A
@@ -58,5 +59,6 @@ def make_batch(cond: Conditioner, mix: ChannelMix, n: int, rng: np.random.Genera
     start = rng.random(n) < levels.p_start
     sigma[start] = f["sigma_start"][start]
     x[start] = f["interp"][start]
+    f["glob"][start, START_FLAG] = 1.0
     return dict(x=to_planes(x), sigma=sigma.astype(np.float32), cond=f["cond"], glob=f["glob"],
                 target=to_planes(H))

@@ -4,7 +4,8 @@ One code path for training and inference: both hand ``Conditioner`` the pilot LS
 unit-power links (the estimator divides by the FrameSpec's tx amplitude first) and the per-RE
 noise variance. Planes (see network.N_COND): bank posterior mean (2), log bank posterior std (1),
 zero-filled pilot LS (2), pilot mask (1), LS + linear interpolation (2). Globals: log10 noise
-variance, the bank's goodness-of-fit statistic, its posterior mean log delay spread and Doppler.
+variance, the bank's goodness-of-fit statistic, its posterior mean log delay spread and Doppler,
+and the start flag (network.START_FLAG; 0 here).
 """
 from __future__ import annotations
 
@@ -67,9 +68,10 @@ class Conditioner:
         cond[:, 5] = pat.mask
         cond[:, 6], cond[:, 7] = interp.real, interp.imag
         glob = np.stack([np.log10(nv), np.clip(post["fit"], -5, 50) / 10,
-                         np.log(post["ds_mean"] / 100e-9), post["fd_mean"] / 400], 1).astype(np.float32)
+                         np.log(post["ds_mean"] / 100e-9), post["fd_mean"] / 400, np.zeros(N)],
+                        1).astype(np.float32)  # last: start flag, set by the sampler / training
         return dict(cond=cond, glob=glob, mean=mean, std=std, interp=interp, fit=post["fit"], ls=ls,
-                    doppler_lr=post["doppler_lr"], fast_mean=post["fast_mean"],
+                    doppler_lr=post["doppler_lr"],
                     sigma_start=self.start_scale * start_sigma(interp, mean, std))
 
 

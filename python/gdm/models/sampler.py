@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .features import to_planes
+from .network import START_FLAG
 
 Denoise = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -65,9 +66,10 @@ def deterministic(denoise: Denoise, f: dict, steps: np.ndarray | int, end_ratio:
             out[idx] = to_planes(f["mean"][idx])
             continue
         sig = sigma_grid(f["sigma_start"][idx], s_mean(f)[idx] * end_ratio, int(n))
-        cond, glob = f["cond"][idx], f["glob"][idx]
+        cond, glob = f["cond"][idx], f["glob"][idx].copy()
         x = to_planes(f["interp"][idx])
         for i in range(int(n)):
+            glob[:, START_FLAG] = 1.0 if i == 0 else 0.0  # only the first state is LS/interp
             D = denoise(x, sig[:, i], cond, glob)
             if i == n - 1:
                 out[idx] = D
@@ -95,10 +97,19 @@ def posterior(denoise: Denoise, f: dict, n_samples: int, steps: int, rng: np.ran
         if i == sig.shape[1] - 1:
             break
         a, b = sig[:, i, None, None, None], sig[:, i + 1, None, None, None]
-        # ancestral step: mean of x_{i+1} | x_i, D, plus fresh noise of the right variance
-        x = D + (b ** 2 / a ** 2) * (x - D)
-        x = x + np.sqrt(np.clip(b ** 2 - b ** 4 / a ** 2, 0, None) / 2) * rng.standard_normal(x.shape).astype(np.float32)
+        # ancestral step: x_{i+1} | x_i averaged over x_0 | x_i. The plain DDPM step plugs in
+        # x_0 = D and drops Var(x_0 | x_i), which under-disperses badly with few steps (-4 dB
+        # of spread at 4 steps even for an exact Gaussian denoiser); its Gaussian estimate
+        # s^2 a^2 / (s^2 + a^2) is added back (the 'analytic variance' idea).
+        r = b ** 2 / a ** 2
+        v0 = s ** 2 * a ** 2 / (s ** 2 + a ** 2)
+        x = D + r * (x - D)
+        x = x + np.sqrt(np.clip(b ** 2 * (1 - r) + (1 - r) ** 2 * v0, 0, None) / 2) * \
+            rng.standard_normal(x.shape).astype(np.float32)
+    a = sig[:, -1, None, None, None]
+    v_end = (s ** 2 * a ** 2 / (s ** 2 + a ** 2))[:, 0]  # what D at the last level still leaves open
     D = D.reshape(N, n_samples, *D.shape[1:])
     mean = D.mean(1)
     var = (D - mean[:, None]).__pow__(2).sum(2).mean(1) * n_samples / max(n_samples - 1, 1)
+    var = var + v_end.reshape(N, n_samples, *v_end.shape[1:]).mean(1)
     return mean.astype(np.float32), var.astype(np.float32)

@@ -24,7 +24,7 @@ from ..sim.grid import ChannelMix
 from ..estimation.bank import BankGrid
 from .data import NoiseLevels, TRAIN_PURPOSE, link_channels, make_batch, purpose_rng
 from .features import Conditioner, from_planes, to_planes
-from .network import Denoiser, NetConfig, n_params
+from .network import START_FLAG, Denoiser, NetConfig, n_params
 
 VAL_PURPOSE = 0x5A1
 
@@ -128,8 +128,10 @@ def validate(net: Denoiser, val: list[dict]) -> dict:
     res = {}
     for v in val:
         f = v["f"]
+        glob = f["glob"].copy()
+        glob[:, START_FLAG] = 1.0
         d = net(torch.from_numpy(to_planes(f["interp"])), torch.from_numpy(f["sigma_start"]),
-                torch.from_numpy(f["cond"]), torch.from_numpy(f["glob"])).numpy()
+                torch.from_numpy(f["cond"]), torch.from_numpy(glob)).numpy()
         res[f"bank@{v['snr']}"] = round(_nmse_db(f["mean"], v["H"]), 2)
         res[f"net@{v['snr']}"] = round(_nmse_db(from_planes(d), v["H"]), 2)
     return res
