@@ -176,7 +176,9 @@ def benchmark(estimator: str = "diffusion", steps_list=(1, 2, 3), n_frames: int 
               preset: str = "nr72", n_rx: int = 1, n_tx: int = 1, snr_db: float = 10.0, seed: int = 7,
               options: dict | None = None, progress: bool = True) -> list[dict]:
     """Throughput (``batch`` frames per call) and single-frame latency per step count.
-    Rows: estimator, steps, batch, frames_per_s, ms_per_frame, latency_ms_p50, latency_ms_p99."""
+    Rows: estimator, steps, batch, frames_per_s, samples_per_s (time-domain samples per antenna
+    the estimator keeps up with), ms_per_frame, latency_ms_p50, latency_ms_p99, peak_rss_mb."""
+    import resource
     spec = FrameSpec.preset(preset).replace(n_tx=n_tx)
     rng = purpose_rng(seed, EVAL_PURPOSE + 1)
     H, _ = draw_scenario(spec, ChannelMix(), n_frames, n_rx, rng)
@@ -199,9 +201,12 @@ def benchmark(estimator: str = "diffusion", steps_list=(1, 2, 3), n_frames: int 
             est.estimate(Y[i:i + 1], nv)
             lat.append(1e3 * (time.perf_counter() - t))
         rows.append(dict(estimator=estimator, steps=steps, batch=batch, n_rx=n_rx, n_tx=n_tx,
-                         frames_per_s=round(n_frames / thr, 2), ms_per_frame=round(1e3 * thr / n_frames, 3),
+                         frames_per_s=round(n_frames / thr, 2),
+                         samples_per_s=round(n_frames / thr * spec.frame_len, 1),
+                         ms_per_frame=round(1e3 * thr / n_frames, 3),
                          latency_ms_p50=round(float(np.percentile(lat, 50)), 3),
-                         latency_ms_p99=round(float(np.percentile(lat, 99)), 3)))
+                         latency_ms_p99=round(float(np.percentile(lat, 99)), 3),
+                         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)))
     return rows
 
 
