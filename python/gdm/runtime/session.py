@@ -1,0 +1,202 @@
+"""onnxruntime sessions for gr-gdm models: file and checksum checks, metadata validation against
+the caller's FrameSpec and antenna count, execution-provider choice and thread settings.
+
+Every refusal is a ``ModelError`` subclass whose message says what is wrong and what to do:
+``ModelFileMissing`` (also a FileNotFoundError), ``ChecksumMismatch``, ``NotOnnxModel``,
+``MetadataMismatch``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..frame import FrameSpec
+from . import checksums
+from .batching import run_batched
+
+log = logging.getLogger("gnuradio.gdm.runtime")
+
+DEFAULT_ESTIMATOR_MODEL = "gdm_chanest_nr72.onnx"
+# FrameSpec fields a model's statistics depend on (modulation and pilot seed do not: LS divides
+# the pilots out).
+SPEC_FIELDS = ("fft_len", "cp_len", "sample_rate", "occupied", "n_sym", "pilot_symbols", "pilot_carriers")
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+class ModelFileMissing(ModelError, FileNotFoundError):
+    pass
+
+
+class ChecksumMismatch(ModelError, checksums.ChecksumMismatch):
+    pass
+
+
+class NotOnnxModel(ModelError):
+    pass
+
+
+class MetadataMismatch(ModelError):
+    pass
+
+
+def model_dirs() -> list[Path]:
+    """Where shipped models are looked up: $GDM_MODEL_DIR, the source tree's onnx_models/, and
+    the installed share directory."""
+    dirs = []
+    if os.environ.get("GDM_MODEL_DIR"):
+        dirs.append(Path(os.environ["GDM_MODEL_DIR"]))
+    dirs.append(Path(__file__).resolve().parents[3] / "onnx_models")
+    dirs.append(Path(sys.prefix) / "share" / "gr-gdm" / "onnx_models")
+    return dirs
+
+
+def shipped_model(name: str = DEFAULT_ESTIMATOR_MODEL) -> Path:
+    for d in model_dirs():
+        if (d / name).is_file():
+            return d / name
+    raise ModelFileMissing(f"shipped model {name!r} not found in {', '.join(map(str, model_dirs()))}; "
+                           "set GDM_MODEL_DIR or pass model=<path>")
+
+
+def select_providers(device: str) -> tuple[list, str]:
+    """(providers for InferenceSession, device actually used) for device auto|cpu|cuda."""
+    import onnxruntime as ort
+
+    device = (device or "auto").lower()
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    have = ort.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in have:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"
+    if device == "cuda":
+        raise ModelError(f"device='cuda' asked for, but this onnxruntime has no CUDA execution provider "
+                         f"(available: {', '.join(have)}); install onnxruntime-gpu or use device='cpu'")
+    return ["CPUExecutionProvider"], "cpu"
+
+
+def _load_proto(path: Path):
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - any parse failure means "not an ONNX model"
+        raise NotOnnxModel(f"{path} is not an ONNX model ({type(e).__name__}: {e})") from e
+    if model.ir_version <= 0 or not model.graph.node:
+        raise NotOnnxModel(f"{path} is not an ONNX model (no graph in it); point model= at an .onnx "
+                           "file written by `gr-gdm export`")
+    return model
+
+
+def spec_differences(model_spec: dict, spec: FrameSpec) -> list[str]:
+    want = spec.to_dict()
+    diffs = []
+    for f in SPEC_FIELDS:
+        a, b = model_spec.get(f), want.get(f)
+        norm = (lambda v: list(v) if isinstance(v, (list, tuple)) else v)
+        if norm(a) != norm(b):
+            show = (lambda v: f"{len(v)} carriers {v[0]}..{v[-1]}" if f == "occupied" and v else v)
+            diffs.append(f"frame {f}: model {show(norm(a))}, here {show(norm(b))}")
+    return diffs
+
+
+def validate_metadata(meta: dict[str, str], spec: FrameSpec | None = None, n_rx: int | None = None,
+                      n_tx: int | None = None, kind: str = "estimator", path="model") -> None:
+    """Raise MetadataMismatch listing every difference between a model's metadata and the caller."""
+    problems = []
+    if "gdm_kind" not in meta:
+        raise MetadataMismatch(f"{path} has no gr-gdm metadata (gdm_kind missing); export it with "
+                               "`gr-gdm export` so frame and antenna checks are possible")
+    if meta["gdm_kind"] != kind:
+        problems.append(f"kind: model is a {meta['gdm_kind']!r}, this needs an {kind!r}")
+    if spec is not None:
+        try:
+            mspec = json.loads(meta.get("frame_spec", "{}"))
+        except json.JSONDecodeError:
+            mspec = {}
+        if not mspec:
+            problems.append("frame_spec missing or unreadable in the model metadata")
+        else:
+            problems += spec_differences(mspec, spec)
+    if n_tx is not None:
+        ants = json.loads(meta.get("antennas", "{}") or "{}")
+        ok = ants.get("n_tx", [1])
+        if n_tx not in ok:
+            problems.append(f"n_tx: model supports {ok}, here {n_tx}")
+    if n_rx is not None:
+        ants = json.loads(meta.get("antennas", "{}") or "{}")
+        allowed = ants.get("n_rx", "any")
+        if allowed != "any" and n_rx not in allowed:
+            problems.append(f"n_rx: model supports {allowed}, here {n_rx}")
+    if problems:
+        raise MetadataMismatch(f"{path} does not fit this receiver: " + "; ".join(problems))
+
+
+class OnnxModel:
+    """A checked onnxruntime session.
+
+    ``OnnxModel(path=None, device="auto", threads=1, checksum=None, spec=None, n_rx=None,
+    n_tx=None, kind="estimator")``: ``path`` None = the shipped estimator; ``checksum`` None =
+    verify against the SHA256SUMS beside the file when it lists it (always so for shipped models),
+    a hex string = verify against it, False = skip. ``.device`` says which provider runs it.
+    """
+
+    def __init__(self, path=None, device: str = "auto", threads: int = 1, checksum=None,
+                 spec: FrameSpec | None = None, n_rx: int | None = None, n_tx: int | None = None,
+                 kind: str = "estimator", batch_size: int = 32):
+        import onnxruntime as ort
+
+        shipped = path is None
+        self.path = shipped_model() if shipped else Path(path)
+        if not self.path.is_file():
+            raise ModelFileMissing(f"model file {self.path} does not exist; pass model=<path to .onnx> "
+                                   "or model=None for the shipped default")
+        self.sha256 = None
+        if checksum is not False:
+            try:
+                self.sha256 = checksums.verify(self.path, checksum if isinstance(checksum, str) else None)
+            except checksums.ChecksumMismatch as e:
+                raise ChecksumMismatch(str(e)) from None
+            if shipped and self.sha256 is None:
+                raise ChecksumMismatch(f"shipped model {self.path} is not listed in "
+                                       f"{self.path.parent / checksums.SUMS_NAME}")
+        proto = _load_proto(self.path)
+        self.metadata = {p.key: p.value for p in proto.metadata_props}
+        validate_metadata(self.metadata, spec, n_rx, n_tx, kind, self.path)
+        providers, self.device = select_providers(device)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = max(1, int(threads))
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.set_denormal_as_zero", "1")
+        try:
+            self.session = ort.InferenceSession(proto.SerializeToString(), so, providers=providers)
+        except Exception as e:  # noqa: BLE001
+            raise NotOnnxModel(f"onnxruntime cannot load {self.path}: {e}") from e
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.batch_size = int(batch_size)
+        log.info("loaded %s on %s (%s), sha256 %s", self.path.name, self.device,
+                 self.session.get_providers()[0], self.sha256 or "not checked")
+
+    def meta_json(self, key: str, default=None):
+        v = self.metadata.get(key)
+        return default if v is None else json.loads(v)
+
+    def run(self, **inputs) -> np.ndarray:
+        """One call, inputs as given (first output)."""
+        feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
+        return self.session.run(self.output_names[:1], feeds)[0]
+
+    def run_batched(self, **inputs) -> np.ndarray:
+        """Any number of items in fixed batches of ``batch_size`` (last one padded, never dropped)."""
+        return run_batched(self.run, inputs, self.batch_size)
