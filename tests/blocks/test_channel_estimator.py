@@ -45,7 +45,7 @@ def test_method_switch_and_bad_names():
     est = gdm.channel_estimator("nr72", 1, 1, "ls")
     est.set_method("lmmse")
     assert est.method == "lmmse"
-    with pytest.raises(ValueError, match="valid methods: ls, ls_interp, lmmse, genie"):
+    with pytest.raises(ValueError, match="valid methods: .*diffusion.*lmmse"):
         est.set_method("wiener")
     assert est.method == "lmmse"  # a failed switch keeps the working estimator
     with pytest.raises(ValueError, match="valid methods"):

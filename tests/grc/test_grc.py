@@ -63,7 +63,7 @@ def block_class(block: dict):
 def yaml_default(p: dict):
     """The Python value of a parameter's GRC default, as GRC would generate it."""
     d, dtype = p.get("default"), p["dtype"]
-    if dtype == "string":
+    if dtype in ("string", "file_open", "file_save"):
         return "" if d is None else str(d)
     if dtype in ("int", "real", "bool", "raw", "enum"):
         return eval(str(d), {})  # noqa: S307 - our own YAML

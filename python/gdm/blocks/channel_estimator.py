@@ -12,6 +12,7 @@ from ..sim.grid import ChannelConfig
 from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, log, make_spec, subscribed, to_pmt
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
+FALLBACK_TAG = pmt.intern("gdm_est_fallback")
 
 
 class channel_estimator(gr.sync_block):
@@ -22,10 +23,19 @@ class channel_estimator(gr.sync_block):
     ``gdm_noise_var``. Frames flagged non-finite are not estimated (zeros out, flag kept).
     ``chan_taps=True`` also emits GNU Radio's ``ofdm_sync_chan_taps`` tag (first tx/rx, fft_len
     taps) for use ahead of digital.ofdm_frame_equalizer_vcvc. ``publish_csi`` publishes every
-    estimate on ``csi`` as {index, H} for link_stats."""
+    estimate on ``csi`` as {index, H} for link_stats.
+
+    ``method='diffusion'`` loads ``model`` (a path; empty = the shipped model for the preset)
+    through onnxruntime on ``device`` (auto|cpu|cuda) with ``steps`` reverse steps (-1: adaptive);
+    the file's checksum and metadata are checked against this block's frame spec and antenna
+    count at construction. A frame whose inference fails gets a classical estimate instead (the
+    diffusion estimator's Gaussian-mixture LMMSE for a bad link, LS + interpolation when the
+    whole call fails), a logged warning, a count in ``stats()['fallback']`` and a
+    ``gdm_est_fallback`` tag naming the replacement."""
 
     def __init__(self, preset="nr72", n_rx=2, n_tx=1, method="ls_interp", profile="TDL-A",
-                 delay_spread=30e-9, doppler=0.0, chan_taps=False, publish_csi=True, options=None):
+                 delay_spread=30e-9, doppler=0.0, chan_taps=False, publish_csi=True, options=None,
+                 model="", steps=-1, device="auto"):
         check_ports("channel_estimator", n_rx, n_tx)
         self.spec = make_spec(preset, n_tx)
         self.n_rx, self.n_tx = int(n_rx), int(n_tx)
@@ -36,6 +46,14 @@ class channel_estimator(gr.sync_block):
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.config = ChannelConfig(profile, float(delay_spread), float(doppler))
         self.options = dict(options or {})
+        diff = dict(self.options.get("diffusion", {}))
+        if model:
+            diff.setdefault("model", str(model))
+        if int(steps) >= 0:
+            diff.setdefault("steps", int(steps))
+        diff.setdefault("device", str(device or "auto"))
+        self.options["diffusion"] = diff
+        self.fallback_frames = 0
         self.chan_taps, self.publish_csi = bool(chan_taps), bool(publish_csi)
         self._cache: dict[str, estimation.Estimator] = {}
         self._lock = threading.Lock()
@@ -83,13 +101,15 @@ class channel_estimator(gr.sync_block):
             est = self._cache[self.method]
         H = np.zeros((B, self.n_rx, self.n_tx, S, spec.n_occ), np.complex64)
         good = ~flagged
+        fallback = np.full(B, "", object)
         if good.any():
             nvg = nv[good]
             if np.isnan(nvg).any():
                 from ..estimation import estimate_noise_var
                 nvg = np.where(np.isnan(nvg), estimate_noise_var(Y[good], spec), nvg)
             nv[good] = nvg
-            H[good] = est.estimate(Y[good], nvg)
+            H[good], fb = self._estimate(est, Y[good], nvg)
+            fallback[good] = fb
         self.frames += B
         self.frames_flagged += int(flagged.sum())
         out = output_items[0][:n].reshape(B, S, self.n_rx, self.n_tx, F)
@@ -101,6 +121,8 @@ class channel_estimator(gr.sync_block):
             t = tags.get(b * S, {"index": None})
             self.add_item_tag(0, off, FRAME_TAG, to_pmt(t))
             self.add_item_tag(0, off, NOISE_TAG, pmt.from_double(float(nv[b])))
+            if fallback[b]:
+                self.add_item_tag(0, off, FALLBACK_TAG, pmt.intern(fallback[b]))
             if self.chan_taps:
                 self.add_item_tag(0, off, CHAN_TAPS_TAG, to_pmt(out[b, 0, 0, 0].copy()))
             if self.publish_csi and t.get("index") is not None and subscribed(self, "csi"):
@@ -108,6 +130,28 @@ class channel_estimator(gr.sync_block):
                     "index": int(t["index"]), "method": self.method, "H": H[b]}))
         return n
 
+    def _estimate(self, est, Y, nv):
+        """(H, per-frame fallback label: '' when the method's own estimate was used)."""
+        B = Y.shape[0]
+        try:
+            H = est.estimate(Y, nv)
+        except Exception as e:  # noqa: BLE001 - a learned estimator must never stop the receiver
+            log.warning("channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
+                        est.name, B, type(e).__name__, e)
+            H = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y, nv)
+            labels = np.full(B, "ls_interp", object)
+        else:
+            fb = np.asarray(est.last_info.get("fallback", np.zeros(B, bool)), bool)
+            labels = np.where(fb, "gmm_lmmse", "").astype(object)
+            bad = ~np.isfinite(H).all(tuple(range(1, H.ndim)))
+            if bad.any():
+                log.warning("channel_estimator: %s gave a non-finite estimate for %d frames; using "
+                            "ls_interp for them", est.name, int(bad.sum()))
+                H[bad] = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y[bad], nv[bad])
+                labels[bad] = "ls_interp"
+        self.fallback_frames += int(np.count_nonzero(labels != ""))
+        return H, labels
+
     def stats(self) -> dict:
         return dict(frames=self.frames, flagged=self.frames_flagged, untagged=self.frames_untagged,
-                    method=self.method)
+                    method=self.method, fallback=self.fallback_frames)
