@@ -9,6 +9,26 @@ from .. import estimation
 from ..frame import FrameSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+# model kind -> module with train_cli(argv) and export_cli(argv); the remaining options pass through
+TRAINERS = {"estimator": "gnuradio.gdm.models.cli", "denoiser": "gnuradio.gdm.denoising.cli"}
+PASS_THROUGH = ("train", "export")
+
+
+def _trainer(kind: str):
+    import importlib
+
+    try:
+        return importlib.import_module(TRAINERS[kind])
+    except ModuleNotFoundError as e:
+        raise RuntimeError(f"no trainer for kind {kind!r} in this build ({e})") from None
+
+
+def train(args) -> None:
+    _trainer(args.kind).train_cli(args.rest)
+
+
+def export(args) -> None:
+    _trainer(args.kind).export_cli(args.rest)
 
 
 def _link_params(args, snr, estimator):

@@ -99,13 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--json", action="store_true", help="one JSON object per configuration, one per line")
 
+    p = sub.add_parser("train", help="train a model (diffusion estimator or symbol denoiser); every other "
+                       "option is a field of the trainer's config, e.g. --steps 1000 --out-dir out/train",
+                       add_help=False)
+    p.add_argument("--kind", default="estimator", choices=sorted(commands.TRAINERS))
+    p = sub.add_parser("export", help="export a checkpoint to ONNX with metadata, check parity, update "
+                       "SHA256SUMS (options: --checkpoint C --out F [--heldout rows.json])", add_help=False)
+    p.add_argument("--kind", default="estimator", choices=sorted(commands.TRAINERS))
+
     p = sub.add_parser("info", help="blocks, presets, estimators, shipped models")
     p.add_argument("--json", action="store_true")
     return ap
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args, rest = build_parser().parse_known_args(argv)
+    if rest and args.cmd not in commands.PASS_THROUGH:
+        build_parser().parse_args(argv)  # the usual error for unknown options
+    args.rest = rest
     try:
         out = getattr(commands, args.cmd)(args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
