@@ -17,11 +17,13 @@ from ..ofdm import framing
 from .channel_estimator import channel_estimator
 from .channel_sim import channel_sim
 from .frame_decoder import frame_decoder
+from .iq_compensator import iq_compensator
 from .link_stats import link_stats
 from .mimo_equalizer import mimo_equalizer
 from .ofdm_sync_demod import ofdm_sync_demod
 from .ofdm_tx import ofdm_tx
 from .sigmf_io import sigmf_sink, sigmf_source
+from .symbol_denoiser import symbol_denoiser
 
 
 class _PduLog(gr.basic_block):
@@ -44,11 +46,17 @@ class _PduLog(gr.basic_block):
 
 
 class _Link(gr.top_block):
-    """Receiver chain shared by the links: sync/demod -> estimator -> equalizer -> decoder ->
-    link_stats, fed from ``sources`` [(block, port)] one per antenna."""
+    """Receiver chain shared by the links: [iq_compensator] -> sync/demod -> estimator ->
+    equalizer -> [symbol_denoiser] -> decoder -> link_stats, fed from ``sources`` [(block,
+    port)] one per antenna (the bracketed blocks where the LinkConfig asks for them)."""
 
     def _receiver(self, p: LinkConfig, sources):
         fec = p.fec or ""
+        if p.iq_compensation:
+            self.iqc = iq_compensator(p.n_rx)
+            for r, src in enumerate(sources):
+                self.connect(src, (self.iqc, r))
+            sources = [(self.iqc, r) for r in range(p.n_rx)]
         self.sync = ofdm_sync_demod(p.preset, p.n_rx)
         self.est = channel_estimator(p.preset, p.n_rx, p.n_tx, p.estimator, p.profile, p.delay_spread, p.doppler)
         self.eq = mimo_equalizer(p.preset, p.n_rx, p.n_tx, p.equalizer)
@@ -60,8 +68,15 @@ class _Link(gr.top_block):
             self.connect((self.sync, r), (self.est, r))
             self.connect((self.sync, r), (self.eq, r))
         self.connect(self.est, (self.eq, p.n_rx))
-        for t in range(p.n_tx + 1):
-            self.connect((self.eq, t), (self.dec, t))
+        self.dn = None
+        if p.denoiser and p.denoiser != "none":
+            self.dn = symbol_denoiser(p.preset, p.n_tx, p.modulation, p.denoiser, model=p.denoiser_model)
+            for t in range(p.n_tx + 1):
+                self.connect((self.eq, t), (self.dn, t))
+                self.connect((self.dn, t), (self.dec, t))
+        else:
+            for t in range(p.n_tx + 1):
+                self.connect((self.eq, t), (self.dec, t))
         self.msg_connect((self.dec, "frames"), (self.stats, "frames"))
         self.msg_connect((self.dec, "pdus"), (self.pdus, "in"))
 
@@ -73,6 +88,7 @@ class _Link(gr.top_block):
         p = self.p
         s.update(estimator=p.estimator, antennas=p.antennas, snr_db=p.snr_db, wall_s=wall,
                  sync=self.sync.stats(), decoder=self.dec.stats(), preset=p.preset,
+                 denoiser=self.dn.stats() if self.dn is not None else None, iq_compensation=p.iq_compensation,
                  modulation=p.modulation, profile=p.profile, payloads=self.pdus.drained())
         return s
 

@@ -22,6 +22,8 @@ from .batching import run_batched
 log = logging.getLogger("gnuradio.gdm.runtime")
 
 DEFAULT_ESTIMATOR_MODEL = "gdm_chanest_nr72.onnx"
+DEFAULT_DENOISER_MODEL = "gdm_denoiser_nr72.onnx"
+DEFAULT_MODELS = {"estimator": DEFAULT_ESTIMATOR_MODEL, "denoiser": DEFAULT_DENOISER_MODEL}
 # FrameSpec fields a model's statistics depend on (modulation and pilot seed do not: LS divides
 # the pilots out).
 SPEC_FIELDS = ("fft_len", "cp_len", "sample_rate", "occupied", "n_sym", "pilot_symbols", "pilot_carriers")
@@ -115,7 +117,7 @@ def validate_metadata(meta: dict[str, str], spec: FrameSpec | None = None, n_rx:
         raise MetadataMismatch(f"{path} has no gr-gdm metadata (gdm_kind missing); export it with "
                                "`gr-gdm export` so frame and antenna checks are possible")
     if meta["gdm_kind"] != kind:
-        problems.append(f"kind: model is a {meta['gdm_kind']!r}, this needs an {kind!r}")
+        problems.append(f"kind: model is a {meta['gdm_kind']!r} model, this needs a {kind!r} model")
     if spec is not None:
         try:
             mspec = json.loads(meta.get("frame_spec", "{}"))
@@ -143,7 +145,7 @@ class OnnxModel:
     """A checked onnxruntime session.
 
     ``OnnxModel(path=None, device="auto", threads=1, checksum=None, spec=None, n_rx=None,
-    n_tx=None, kind="estimator")``: ``path`` None = the shipped estimator; ``checksum`` None =
+    n_tx=None, kind="estimator")``: ``path`` None = the shipped model of that kind; ``checksum`` None =
     verify against the SHA256SUMS beside the file when it lists it (always so for shipped models),
     a hex string = verify against it, False = skip. ``.device`` says which provider runs it.
     """
@@ -154,7 +156,7 @@ class OnnxModel:
         import onnxruntime as ort
 
         shipped = path is None
-        self.path = shipped_model() if shipped else Path(path)
+        self.path = shipped_model(DEFAULT_MODELS.get(kind, DEFAULT_ESTIMATOR_MODEL)) if shipped else Path(path)
         if not self.path.is_file():
             raise ModelFileMissing(f"model file {self.path} does not exist; pass model=<path to .onnx> "
                                    "or model=None for the shipped default")
