@@ -17,7 +17,7 @@ def test_parity_and_metadata():
     assert meta["gdm_kind"] == "denoiser" and meta["frame_preset"] == "nr72"
     assert json.loads(meta["modulations"]) == ["qpsk", "16qam", "64qam"]
     assert json.loads(meta["antennas"])["n_tx"] == [1] and meta["preprocess"] == "cpe_track"
-    assert json.loads(meta["inputs"])["cond"][1] == 11
+    assert json.loads(meta["inputs"])["cond"][1] == 13
     model = onnx.load(str(path))
     assert model.opset_import[0].version == 17
     assert not any(n.op_type == "GroupNormalization" for n in model.graph.node)

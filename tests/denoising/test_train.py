@@ -46,7 +46,7 @@ def test_checkpoint_is_plain_tensors_and_tagged_as_denoiser():
     ck_path, _ = tiny_model()
     ck = torch.load(ck_path, weights_only=True)
     assert ck["kind"] == "denoiser" and ck["step"] == tiny_config("x").steps
-    assert ck["history"] and "bce_net0" in ck["history"][-1]
+    assert ck["history"] and "bce_net0" in ck["history"][-1] and "w_bce_classical0" in ck["history"][-1]
     net, cfg = model_from_checkpoint(ck_path)
     assert cfg.width == 8
 

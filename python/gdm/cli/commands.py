@@ -31,14 +31,40 @@ def export(args) -> None:
     _trainer(args.kind).export_cli(args.rest)
 
 
+IMPAIRMENT_OPTIONS = ("pa", "pa_backoff_db", "phase_noise", "pn_linewidth_hz", "iq_gain_db", "iq_phase_deg",
+                      "adc_bits", "cfo_drift_hz_s")
+
+
+def _impairments(args) -> dict | None:
+    from ..sim.impairments import Impairments
+
+    default = Impairments()
+    imp = {k: getattr(args, k) for k in IMPAIRMENT_OPTIONS if getattr(args, k, None) != getattr(default, k)}
+    Impairments(**imp).tx_chain(1), Impairments(**imp).rx_chain(1, 1e6)  # a bad setting fails here, named
+    return imp or None
+
+
+def _denoisers(args) -> list[str]:
+    from .. import denoising
+
+    names = [n for n in str(getattr(args, "denoiser", "none") or "none").split(",") if n]
+    bad = [n for n in names if n not in denoising.names()]
+    if bad:
+        raise ValueError(f"unknown denoiser {bad[0]!r}; valid: {', '.join(denoising.names())}")
+    return names
+
+
 def _link_params(args, snr, estimator):
     from ..link import LinkConfig
 
     n_tx, n_rx = args.antennas
+    dn = _denoisers(args)
     return LinkConfig(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
                       estimator=estimator, equalizer=args.equalizer, profile=args.profile,
                       delay_spread=args.delay_spread, doppler=args.doppler, snr_db=snr, cfo_hz=args.cfo,
-                      timing_offset=args.timing_offset, frames=args.frames, gap=args.gap, seed=args.seed)
+                      timing_offset=args.timing_offset, frames=args.frames, gap=args.gap, seed=args.seed,
+                      impairments=_impairments(args), iq_compensation=bool(getattr(args, "iq_compensation", False)),
+                      denoiser=dn[0], denoiser_model=getattr(args, "denoiser_model", "") or "")
 
 
 def _result(s: dict) -> dict:
@@ -51,6 +77,8 @@ def run(args) -> dict:
     from ..blocks.link_stats import format_stats
     from ..blocks.sim_link import SimLink
 
+    if len(_denoisers(args)) > 1:
+        raise ValueError("run takes one --denoiser (eval --link compares several)")
     out = _result(SimLink(_link_params(args, args.snr, args.estimator)).run_and_collect())
     out.pop("payloads")
     if args.stock:
@@ -140,7 +168,7 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
                              progress=True)
     if args.link:
         cfg = dataclasses.replace(_link_params(args, 0.0, names[0]), frames=args.link_frames)
-        rows += ev.link_sweep(names, args.link_snrs or args.snrs, cfg, progress=True)
+        rows += ev.link_sweep(names, args.link_snrs or args.snrs, cfg, progress=True, denoisers=_denoisers(args))
     csv_path = ev.write_csv(rows, args.csv)
     png = ev.plot(rows, csv_path.with_suffix(".png"))
     for m in ("nmse_db", "ber", "per"):

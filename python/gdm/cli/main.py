@@ -41,6 +41,20 @@ def _link_options(p: argparse.ArgumentParser, frames: int):
     p.add_argument("--frames", type=int, default=frames, help="frames (per SNR point where there are several)")
     p.add_argument("--gap", type=int, default=0, help="idle samples between frames")
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("impairments (channel_sim parameters)")
+    g.add_argument("--pa", default="none", choices=["none", "rapp", "saleh"])
+    g.add_argument("--pa-backoff-db", type=float, default=6.0)
+    g.add_argument("--phase-noise", default="none", choices=["none", "wiener", "mask"])
+    g.add_argument("--pn-linewidth-hz", type=float, default=100.0)
+    g.add_argument("--iq-gain-db", type=float, default=0.0)
+    g.add_argument("--iq-phase-deg", type=float, default=0.0)
+    g.add_argument("--adc-bits", type=int, default=0, help="0 = ideal")
+    g.add_argument("--cfo-drift-hz-s", type=float, default=0.0)
+    g = p.add_argument_group("receiver compensation")
+    g.add_argument("--iq-compensation", action="store_true", help="blind IQ-imbalance compensation before sync")
+    g.add_argument("--denoiser", default="none",
+                   help="symbol denoiser after the equalizer: none, cpe, diffusion (eval: a comma list to compare)")
+    g.add_argument("--denoiser-model", default="", help="diffusion denoiser .onnx (default: the shipped one)")
 
 
 def build_parser() -> argparse.ArgumentParser:

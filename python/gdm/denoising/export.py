@@ -56,7 +56,8 @@ def model_metadata(cfg: DenoiserTrainConfig, net: SymbolNet, heldout: dict | Non
             "train_kappa": list(cfg.kappa), "p_diffusion": cfg.p_diffusion}),
         "conditioning": json.dumps({
             "planes": ["posterior mean re", "im", "log posterior var / 4", "(y-m)conj(m) re", "im",
-                       "conj(m) at -k re", "im", "conj(y) at -k re", "im", "data mask", "|m|^2"],
+                       "conj(m) at -k re", "im", "conj(y) at -k re", "im", "data mask", "|m|^2",
+                       "sin CPE phase", "cos CPE phase - 1"],
             "globals": ["qpsk", "16qam", "64qam", "log10 mean v", "log10 excess error"]}),
         "training_link_mix": json.dumps({
             "profiles": list(mix.profiles), "delay_spread_s": list(mix.delay_spread),

@@ -14,6 +14,8 @@ Planes (``cond``, [N, N_COND, S, K]):
   7-8  conj(y) at the mirrored carrier
   9    data mask (0 at pilots)
  10    |m|^2 (outer constellation points suffer more from PA compression)
+ 11-12 sin, cos - 1 of the phase the classical CPE step removed from the RE's OFDM symbol (so
+       the network can refine or undo it)
 Globals (``glob``, [N, N_GLOBAL]): one-hot modulation (qpsk, 16qam, 64qam), log10 mean v over
 the frame's data REs, log10 of (mean |y - m|^2 / mean v) (excess error, how impaired it looks).
 """
@@ -26,7 +28,7 @@ from ..ofdm import qam
 from ..ofdm.compensation import cpe_correct
 
 MODULATIONS = ("qpsk", "16qam", "64qam")
-N_COND = 11
+N_COND = 13
 N_GLOBAL = len(MODULATIONS) + 2
 V_FLOOR = 1e-6
 
@@ -60,7 +62,7 @@ def mirror_index(spec: FrameSpec) -> np.ndarray:
 
 
 def features(y: np.ndarray, v: np.ndarray, spec: FrameSpec, modulation: str | None = None,
-             tx: int = 0) -> dict[str, np.ndarray]:
+             tx: int = 0, cpe_phase: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """y complex [N, S, K], v [N, S, K] of stream ``tx`` -> float32 arrays y [N, 2, S, K],
     logv [N, 1, S, K], cond [N, N_COND, S, K], glob [N, N_GLOBAL] (the ONNX inputs)."""
     mod = modulation or spec.modulation
@@ -86,6 +88,9 @@ def features(y: np.ndarray, v: np.ndarray, spec: FrameSpec, modulation: str | No
     cond[:, 7], cond[:, 8] = ym.real, ym.imag
     cond[:, 9] = data
     cond[:, 10] = np.abs(m) ** 2
+    ph = np.zeros((N, S)) if cpe_phase is None else np.asarray(cpe_phase)
+    cond[:, 11] = np.sin(ph)[:, :, None]
+    cond[:, 12] = (np.cos(ph) - 1)[:, :, None]
     nd = data.sum()
     mean_v = np.sum(v * data, (1, 2)) / nd
     err = np.sum(np.abs(y - m) ** 2 * data, (1, 2)) / nd
@@ -100,7 +105,9 @@ def features(y: np.ndarray, v: np.ndarray, spec: FrameSpec, modulation: str | No
 def prepare(y: np.ndarray, v: np.ndarray, spec: FrameSpec, cpe: bool, tx: int = 0) -> dict[str, np.ndarray]:
     """Equalized symbols of one stream [N, S, K] and their variance -> network inputs, after
     the classical tracking CPE correction when ``cpe`` (as the model was trained)."""
+    phase = None
     if cpe:
-        y = cpe_correct(np.asarray(y)[:, None], np.asarray(v)[:, None], spec.replace(n_tx=1),
-                        iterations=3, track=True)[:, 0]
-    return features(y, v, spec, tx=tx)
+        y, phase = cpe_correct(np.asarray(y)[:, None], np.asarray(v)[:, None], spec.replace(n_tx=1),
+                               iterations=3, track=True, return_phase=True)
+        y, phase = y[:, 0], phase[:, 0]
+    return features(y, v, spec, tx=tx, cpe_phase=phase)

@@ -31,6 +31,7 @@ from .features import N_COND, N_GLOBAL
 
 N_IN = 2 + 1 + N_COND  # y, log v, cond
 N_OUT = 3  # z.re, z.im, log w
+LIMIT = 4.0  # |a|, |b| and the log-variance change stay within this (tanh)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +104,7 @@ class SymbolNet(nn.Module):
         for b in self.blocks:
             h = b(h, e, mask)
         o = self.head(F_.silu(h)).permute(0, 3, 1, 2)  # [B, 5, S, K]
+        o = LIMIT * torch.tanh(o / LIMIT)  # bounded corrections: no overflow on any input
         a_re, a_im, b_re, b_im, s = o[:, 0:1], o[:, 1:2], o[:, 2:3], o[:, 3:4], o[:, 4:5]
         yr, yi = y[:, 0:1], y[:, 1:2]
         zr = yr + a_re * yr - a_im * yi + b_re

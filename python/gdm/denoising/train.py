@@ -59,6 +59,8 @@ class DenoiserTrainConfig:
     p_diffusion: float = 0.25  # of the frames: diffusion state instead of the start state
     kappa: tuple = (0.1, 10.0)  # diffusion noise level / the frame's post-eq variance
     cpe: bool = True  # classical (tracking) CPE before the network, in training and inference
+    focus_bce: float = 0.25  # frames weighted towards this plain-demapping cross-entropy (0: off)
+    focus_width: float = 0.7  # ... in log units
     per_scenario: int = 8
     threads: int = 1
     ckpt_every: int = 100
@@ -174,6 +176,15 @@ def bit_bce(out: torch.Tensor, x: np.ndarray, spec: FrameSpec, modulation: str, 
     return per if per_frame else per.mean()
 
 
+def frame_weights(ref: torch.Tensor, cfg: DenoiserTrainConfig) -> torch.Tensor:
+    """Per-frame loss weights from the cross-entropy of plain demapping: frames near the LDPC
+    decoding threshold (rate 1/2: around 0.25 nats/bit) count most; frames decoded anyway or
+    hopeless keep a tenth, so the network spends itself where BER is decided."""
+    if not cfg.focus_bce:
+        return torch.ones_like(ref)
+    return 0.1 + torch.exp(-torch.log(ref.clamp(min=1e-6) / cfg.focus_bce) ** 2 / (2 * cfg.focus_width ** 2))
+
+
 def identity_output(b: dict) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([b["y"], b["logv"]], 1))
 
@@ -191,14 +202,20 @@ def validation_set(cfg: DenoiserTrainConfig) -> list[dict]:
 
 
 @torch.no_grad()
-def validate(net: SymbolNet, val: list[dict]) -> dict:
-    """Bit cross-entropy (each frame at its best LLR scale) of the network and of plain
-    demapping on the start states (nats/bit)."""
+def validate(net: SymbolNet, val: list[dict], cfg: DenoiserTrainConfig | None = None) -> dict:
+    """Bit cross-entropy (each frame at its best LLR scale) of the network and of the classical
+    input (CPE-corrected when the model uses CPE, else plain) on the start states (nats/bit),
+    plain and with the training's frame weights (``w_``)."""
     res = {}
+    cfg = cfg or DenoiserTrainConfig()
     for i, b in enumerate(val):
-        o = net(*_tensors(b))
-        res[f"bce_net{i}"] = round(float(bit_bce(o, b["x"], b["spec"], b["modulation"])), 5)
-        res[f"bce_plain{i}"] = round(float(bit_bce(identity_output(b), b["x"], b["spec"], b["modulation"])), 5)
+        net_f = bit_bce(net(*_tensors(b)), b["x"], b["spec"], b["modulation"], per_frame=True)
+        ref_f = bit_bce(identity_output(b), b["x"], b["spec"], b["modulation"], per_frame=True)
+        w = frame_weights(ref_f, cfg)
+        res[f"bce_net{i}"] = round(float(net_f.mean()), 5)
+        res[f"bce_classical{i}"] = round(float(ref_f.mean()), 5)
+        res[f"w_bce_net{i}"] = round(float((w * net_f).sum() / w.sum()), 5)
+        res[f"w_bce_classical{i}"] = round(float((w * ref_f).sum() / w.sum()), 5)
     return res
 
 
@@ -238,7 +255,7 @@ def train(config: DenoiserTrainConfig, until: int | None = None) -> Path:
 
     bar = tqdm(total=cfg.steps, initial=step, disable=not cfg.progress, desc="train denoiser", unit="step")
     t0 = time.time() - elapsed
-    loss_avg = None
+    loss_avg, skipped = None, 0
     stop = cfg.steps if until is None else min(until, cfg.steps)
     while step < stop:
         lr = cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
@@ -247,22 +264,31 @@ def train(config: DenoiserTrainConfig, until: int | None = None) -> Path:
         b = make_batch(cfg, rng)
         net.train()
         o = net(*_tensors(b))
-        loss = bit_bce(o, b["x"], b["spec"], b["modulation"])
+        per = bit_bce(o, b["x"], b["spec"], b["modulation"], per_frame=True)
+        with torch.no_grad():
+            wts = frame_weights(bit_bce(identity_output(b), b["x"], b["spec"], b["modulation"], per_frame=True), cfg)
+        loss = (wts * per).sum() / wts.sum()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
+        if torch.isfinite(loss):
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+        else:  # never let one bad batch poison the weights
+            skipped += 1
+            bar.write(f"step {step}: non-finite loss, batch skipped ({skipped} so far)")
         with torch.no_grad():
             decay = min(cfg.ema, (1 + step) / (10 + step))
             for pe, p in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
         step += 1
-        loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
+        if torch.isfinite(loss):
+            loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{loss_avg:.4f}", lr=f"{lr:.1e}")
         if step % cfg.val_every == 0 or step == cfg.steps:
             ema.eval()
-            rec = dict(step=step, loss=round(loss_avg, 5), elapsed_s=round(time.time() - t0, 1), **validate(ema, val))
+            rec = dict(step=step, loss=round(loss_avg or float("nan"), 5), elapsed_s=round(time.time() - t0, 1),
+                       cpu_s=round(time.process_time(), 1), **validate(ema, val, cfg))
             history.append(rec)
             bar.write(json.dumps(rec))
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
