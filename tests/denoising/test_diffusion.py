@@ -96,7 +96,9 @@ def test_shipped_model_loads_by_default_with_verified_checksum():
 # drawn from the evaluation purpose key (seed 5151, never used in training); recorded when the
 # model was exported, recomputed here with the shipped (checksum-verified) file. A retrained or
 # corrupted model moves them.
-SHIPPED_HELDOUT = None
+# (bce: nats per bit at each frame's best LLR scale; raw_ber: hard decisions before the LDPC.)
+SHIPPED_HELDOUT = {"none": {"raw_ber": 0.13366, "bce": 0.26322}, "cpe": {"raw_ber": 0.13235, "bce": 0.26024},
+                   "diffusion": {"raw_ber": 0.13314, "bce": 0.26082}}
 
 
 def test_shipped_model_heldout_frame_metrics():
@@ -104,8 +106,10 @@ def test_shipped_model_heldout_frame_metrics():
 
     names = ("none", "cpe", "diffusion")
     got = heldout_metrics({n: denoising.make(n, SPEC) for n in names})
-    assert SHIPPED_HELDOUT is not None, f"record these: {got}"
     for n in names:
         for k, want in SHIPPED_HELDOUT[n].items():
-            assert abs(got[n][k] - want) < 0.02 * want + 1e-4, (n, k, got[n][k], want)
-    assert got["diffusion"]["bce"] < got["cpe"]["bce"] < got["none"]["bce"]
+            assert abs(got[n][k] - want) < 0.01 * want + 1e-4, (n, k, got[n][k], want)
+    # what the model card says: better than plain demapping, level with the tracking CPE it
+    # starts from (the network adds nothing measurable on top of it)
+    assert got["diffusion"]["bce"] < got["none"]["bce"]
+    assert abs(got["diffusion"]["bce"] - got["cpe"]["bce"]) < 0.01 * got["cpe"]["bce"]
