@@ -87,6 +87,8 @@ def run(args) -> dict:
     if not args.json:
         print(format_stats(out, f"{out['antennas']} {args.estimator} {args.snr:g} dB"))
         print(f"  sync: {out['sync']}  decoder: {out['decoder']}  wall {out['wall_s']:.1f} s")
+        if out.get("denoiser"):
+            print(f"  symbol denoiser: {out['denoiser']}" + ("  (after blind IQ compensation)" if out.get("iq_compensation") else ""))
         if args.stock:
             s = out["stock_ofdm"]
             print(f"  stock digital.ofdm_tx -> ofdm_rx: {s['packets_ok']}/{s['packets_sent']} packets "
