@@ -1,6 +1,7 @@
 """link_stats: BER / PER / EVM / NMSE of a running link, printed and published as a message."""
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -57,10 +58,9 @@ class link_stats(gr.basic_block):
 
     def set_reference(self, seed: int, n_bytes: int, frames: int) -> None:
         """Payloads known in advance (ofdm_tx 'random' mode): frames 0..frames-1 count as sent."""
-        from ..ofdm.transceiver import random_payload
         with self._lock:
-            for seq in range(int(frames)):
-                self.scorer.add_tx(seq, random_payload(seq, int(n_bytes), int(seed)))
+            self.scorer.set_reference(functools.partial(_seeded_payload, n_bytes=int(n_bytes), seed=int(seed)),
+                                      int(frames))
 
     def drain(self) -> None:
         """Handle messages still queued. A message-only block's thread can end before the last
@@ -88,6 +88,11 @@ class link_stats(gr.basic_block):
         drain_messages(self, self._handlers, timeout=self.stop_timeout)
         self._publish(print_it=self.print_interval > 0)
         return True
+
+
+def _seeded_payload(seq: int, n_bytes: int, seed: int) -> bytes:
+    from ..ofdm.transceiver import random_payload
+    return random_payload(seq, n_bytes, seed)
 
 
 def format_stats(s: dict, label: str = "") -> str:

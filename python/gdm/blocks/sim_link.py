@@ -12,7 +12,8 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from ..link import LinkConfig
+from ..io.recording import RecordingError
+from ..link import LinkConfig, link_fields
 from ..ofdm import framing
 from .channel_estimator import channel_estimator
 from .channel_sim import channel_sim
@@ -112,8 +113,13 @@ class ReplayLink(_Link):
         gr.top_block.__init__(self, "gdm_replay_link")
         self.src = sigmf_source(path, preset=overrides.get("preset", ""), n_rx=overrides.get("n_rx", 0))
         g = self.src.rec.meta["global"]
-        known = {f.name for f in dataclasses.fields(LinkConfig)}
-        base = {k: v for k, v in (g.get("gdm:link") or {}).items() if k in known}
+        link = g.get("gdm:link") or {}
+        if not isinstance(link, dict):
+            raise RecordingError(f"{path}: gdm:link must be an object, got {str(link)[:40]}; fix or remove it")
+        try:
+            base = link_fields(link, f"{path}: gdm:link")
+        except ValueError as e:
+            raise RecordingError(str(e)) from None
         base.update({k: v for k, v in overrides.items() if v is not None})
         base["n_rx"] = self.src.n_ch
         base.setdefault("snr_db", None)  # unknown for a foreign recording
@@ -121,7 +127,7 @@ class ReplayLink(_Link):
             base["preset"] = self.src.spec.name
         self.p = LinkConfig(**base)
         self._receiver(self.p, [(self.src, r) for r in range(self.src.n_ch)])
-        ref = g.get("gdm:reference")
+        ref = self.src.rec.reference
         if ref:
             self.stats.set_reference(ref["seed"], ref["n_bytes"], ref["frames"])
 

@@ -41,7 +41,8 @@ class LinkScorer:
         self.raw_bit_errors = self.raw_bits = 0  # channel bits, hard decisions before FEC
         self.err_pow = self.h_pow = 0.0
         self.nmse_frames = 0
-        self._evm = []
+        self._evm_sum, self._evm_n = 0.0, 0  # running mean: a link may run for days
+        self._ref = None  # (payload(seq) function, frames, bitmap of frames already scored)
         # Without the transmitter's messages (another process, a recording), loss is what the
         # sequence numbers of good frames skip; a jump backwards is a transmitter restart.
         self._last_seq: int | None = None
@@ -50,6 +51,24 @@ class LinkScorer:
     def add_tx(self, seq: int, payload: bytes):
         self.sent += 1
         self.tx.put(int(seq), bytes(payload))
+
+    def set_reference(self, payload, frames: int):
+        """Frames 0..frames-1 were sent with payloads ``payload(seq)`` (a seeded generator, e.g.
+        a recording's gdm:reference), generated when each frame is scored rather than held."""
+        self.sent += int(frames)
+        self._ref = (payload, int(frames), bytearray((int(frames) + 7) // 8))
+
+    def _ref_payload(self, seq: int):
+        """Payload of the first not yet scored reference frame whose 16-bit sequence number is
+        ``seq`` (headers carry seq mod 65536), or None."""
+        if self._ref is None or seq is None:
+            return None
+        fn, frames, used = self._ref
+        for s in range(int(seq) & 0xFFFF, frames, 65536):
+            if not used[s >> 3] & (1 << (s & 7)):
+                used[s >> 3] |= 1 << (s & 7)
+                return s, fn(s)
+        return None
 
     def add_truth(self, seq: int, arrival: int, cfo_hz: float, H: np.ndarray):
         self.truth.put(int(seq), (int(arrival), float(cfo_hz), np.asarray(H)))
@@ -86,14 +105,19 @@ class LinkScorer:
         elif rep.get("header_ok") and not rep.get("crc_ok"):
             self.crc_errors += 1
         if rep.get("evm_db") is not None:
-            self._evm.append(10 ** (rep["evm_db"] / 10))
+            self._evm_sum += 10 ** (rep["evm_db"] / 10)
+            self._evm_n += 1
         if rep.get("crc_ok"):
             self._track_seq(int(rep["seq"]))
         seq = self._match(rep)
-        if seq is None or seq not in self.tx:
-            self.unmatched += 1
-            return
-        payload = self.tx.pop(seq)
+        if seq is not None and seq in self.tx:
+            payload = self.tx.pop(seq)
+        else:
+            found = self._ref_payload(seq)
+            if found is None:
+                self.unmatched += 1
+                return
+            seq, payload = found
         if rep.get("bits") is not None:
             ref = framing.pack_frame(payload, seq, self.spec.info_bits_per_frame)
             got = np.unpackbits(np.asarray(rep["bits"], np.uint8))[: ref.size]
@@ -142,7 +166,7 @@ class LinkScorer:
             "ber": self.bit_errors / self.bits if self.bits else None,
             "bits": self.bits,
             "raw_ber": self.raw_bit_errors / self.raw_bits if self.raw_bits else None,
-            "evm_db": db(np.mean(self._evm)) if self._evm else None,
+            "evm_db": db(self._evm_sum / self._evm_n) if self._evm_n else None,
             "nmse_db": db(self.err_pow / self.h_pow) if self.h_pow else None,
             "nmse_frames": self.nmse_frames,
             # transmitted frames / truths / estimates dropped unmatched from the bounded windows
