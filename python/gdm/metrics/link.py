@@ -4,6 +4,7 @@ numpy link share it. Memory is bounded: unmatched entries older than ``window`` 
 evicted and counted."""
 from __future__ import annotations
 
+import bisect
 import collections
 
 import numpy as np
@@ -15,22 +16,25 @@ from ..sim.channel import align_truth
 
 
 class _Bounded(collections.OrderedDict):
-    def __init__(self, limit):
+    def __init__(self, limit, keep_evicted: int = 0):
         super().__init__()
         self.limit, self.evicted = limit, 0
+        self.evicted_keys: collections.deque = collections.deque(maxlen=keep_evicted)
 
     def put(self, k, v):
         self[k] = v
         while len(self) > self.limit:
-            self.popitem(last=False)
+            k, _ = self.popitem(last=False)
             self.evicted += 1
+            self.evicted_keys.append(k)
 
 
 class LinkScorer:
     def __init__(self, spec: FrameSpec, window: int = 4096, lag: int = 64):
         self.spec, self.lag = spec, lag
         self._pending: collections.deque = collections.deque()  # reports waiting for csi/truth
-        self.tx = _Bounded(window)
+        self.tx = _Bounded(window, keep_evicted=65536)  # evicted = sent, never reported
+        self._last_tx: int | None = None
         self.truth = _Bounded(window)  # seq -> (arrival, cfo, H)
         self.arrivals = _Bounded(window)  # arrival -> seq
         self.csi = _Bounded(window)
@@ -47,10 +51,39 @@ class LinkScorer:
         # sequence numbers of good frames skip; a jump backwards is a transmitter restart.
         self._last_seq: int | None = None
         self.seq_gaps = self.tx_restarts = 0
+        # Samples a source dropped (sample_gap messages, a radio's overflow): receiver offsets
+        # after a gap are earlier than the transmitter's by the samples dropped before them.
+        self._gap_at: list[int] = []  # receiver sample offsets where gaps are, ascending
+        self._gap_cum: list[int] = []  # samples dropped up to and including each
+        self._gap_base = 0  # dropped before the oldest kept gap
+        self.gaps = self.samples_dropped = 0
 
     def add_tx(self, seq: int, payload: bytes):
         self.sent += 1
         self.tx.put(int(seq), bytes(payload))
+        self._last_tx = int(seq)
+
+    def add_gap(self, at: int, dropped: int):
+        """A source dropped ``dropped`` samples just before receiver sample ``at``."""
+        self.gaps += 1
+        self.samples_dropped += int(dropped)
+        self._gap_at.append(int(at))
+        self._gap_cum.append((self._gap_cum[-1] if self._gap_cum else self._gap_base) + int(dropped))
+        if len(self._gap_at) > 1024:
+            self._gap_base = self._gap_cum.pop(0)
+            self._gap_at.pop(0)
+
+    def _tx_offset(self, off: int) -> int:
+        """Receiver sample offset -> the transmitter's (channel output) offset."""
+        i = bisect.bisect_right(self._gap_at, off)
+        return off + (self._gap_cum[i - 1] if i else self._gap_base)
+
+    def _full_seq(self, seq16: int) -> int:
+        """A header's 16-bit sequence number -> the transmitter's recent sequence number."""
+        if self._last_tx is None:
+            return int(seq16)
+        d = (int(seq16) - self._last_tx) % 65536  # the nearest one, either side of the last sent
+        return self._last_tx + d if d < 32768 else self._last_tx + d - 65536
 
     def set_reference(self, payload, frames: int):
         """Frames 0..frames-1 were sent with payloads ``payload(seq)`` (a seeded generator, e.g.
@@ -77,13 +110,20 @@ class LinkScorer:
     def add_csi(self, index: int, H: np.ndarray):
         self.csi.put(int(index), np.asarray(H))
 
-    def _match(self, rep: dict):
+    def _match(self, rep: dict) -> tuple[int | None, bool]:
+        """(transmitted seq of a report, matched by its arrival time). The arrival (corrected for
+        dropped samples) decides unless a good header names another frame."""
+        hdr = self._full_seq(rep["seq"]) if rep.get("header_ok") and rep.get("seq") is not None else None
         off = rep.get("sample_offset")
         if off is not None and self.arrivals:
+            off = self._tx_offset(off)
             for arr in (off + d for d in sorted(range(-self.spec.cp_len, self.spec.cp_len + 1), key=abs)):
                 if arr in self.arrivals:
-                    return self.arrivals[arr]
-        return rep.get("seq") if rep.get("header_ok") else None
+                    seq = self.arrivals[arr]
+                    if hdr is None or (seq - hdr) % 65536 == 0:
+                        return seq, True
+                    break
+        return hdr, False
 
     def add_rx(self, rep: dict):
         """Decoder report of one frame. Scoring waits ``lag`` frames so that the matching
@@ -109,7 +149,7 @@ class LinkScorer:
             self._evm_n += 1
         if rep.get("crc_ok"):
             self._track_seq(int(rep["seq"]))
-        seq = self._match(rep)
+        seq, by_arrival = self._match(rep)
         if seq is not None and seq in self.tx:
             payload = self.tx.pop(seq)
         else:
@@ -129,7 +169,7 @@ class LinkScorer:
             self.raw_bit_errors += int(np.count_nonzero(got != ref))
             self.raw_bits += ref.size
         idx = rep.get("index")
-        if seq in self.truth and idx in self.csi:
+        if by_arrival and seq in self.truth and idx in self.csi:
             arrival, cfo, H = self.truth.pop(seq)
             self.arrivals.pop(arrival, None)
             Hs = align_truth(H, self.spec, rep["sample_offset"] - arrival, cfo, rep.get("cfo_hz") or 0.0)
@@ -146,6 +186,12 @@ class LinkScorer:
             elif step != 0:
                 self.tx_restarts += 1
         self._last_seq = seq
+
+    def missed_seqs(self) -> list[int]:
+        """Transmitted frames no report was ever matched to (the last 65536 evicted, and those
+        still waiting: call after the link has stopped and everything is drained)."""
+        self._settle(0)
+        return [*self.tx.evicted_keys, *self.tx.keys()]
 
     def summary(self) -> dict:
         self._settle(0)
@@ -171,4 +217,8 @@ class LinkScorer:
             "nmse_frames": self.nmse_frames,
             # transmitted frames / truths / estimates dropped unmatched from the bounded windows
             "evicted": self.tx.evicted + self.truth.evicted + self.csi.evicted,
+            # sent frames no decoder report ever matched (never detected), so far
+            "frames_missed": self.tx.evicted,
+            "gaps": self.gaps,
+            "samples_dropped": self.samples_dropped,
         }
