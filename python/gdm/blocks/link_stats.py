@@ -14,7 +14,8 @@ from ._common import drain_messages, from_pmt, make_spec, to_pmt
 
 class link_stats(gr.basic_block):
     """Message ports in: ``tx`` (ofdm_tx), ``truth`` (channel_sim, optional), ``csi``
-    (channel_estimator, optional), ``frames`` (frame_decoder). Out: ``stats`` (a dict, every
+    (channel_estimator, optional), ``frames`` (frame_decoder), ``gaps`` (samples a source
+    dropped, {at, dropped}: e.g. faults.sample_gap; optional). Out: ``stats`` (a dict, every
     ``print_interval`` seconds and at stop). PER counts every transmitted frame not decoded with
     a good CRC; BER is over all bits of detected frames; NMSE compares each frame's estimate with
     the simulator's truth aligned to the receiver's timing and CFO."""
@@ -27,7 +28,8 @@ class link_stats(gr.basic_block):
         self.stop_timeout = 5.0
         self._lock = threading.Lock()
         self._last = time.monotonic()
-        self._handlers = (("tx", self._tx), ("truth", self._truth), ("csi", self._csi), ("frames", self._rx))
+        self._handlers = (("tx", self._tx), ("truth", self._truth), ("csi", self._csi), ("gaps", self._gap),
+                          ("frames", self._rx))
         for port, fn in self._handlers:
             self.message_port_register_in(pmt.intern(port))
             self.set_msg_handler(pmt.intern(port), fn)
@@ -47,6 +49,11 @@ class link_stats(gr.basic_block):
         d = from_pmt(msg)
         with self._lock:
             self.scorer.add_csi(d["index"], d["H"].reshape(-1, self.spec.n_tx, self.spec.n_sym, self.spec.n_occ))
+
+    def _gap(self, msg):
+        d = from_pmt(msg)
+        with self._lock:
+            self.scorer.add_gap(d["at"], d["dropped"])
 
     def _rx(self, msg):
         d = from_pmt(msg)

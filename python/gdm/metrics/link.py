@@ -78,6 +78,13 @@ class LinkScorer:
         i = bisect.bisect_right(self._gap_at, off)
         return off + (self._gap_cum[i - 1] if i else self._gap_base)
 
+    def _straddles_gap(self, off) -> bool:
+        """Whether a frame starting at receiver sample ``off`` has a gap inside it."""
+        if off is None:
+            return False
+        i = bisect.bisect_right(self._gap_at, off)
+        return i < len(self._gap_at) and self._gap_at[i] < off + self.spec.frame_len
+
     def _full_seq(self, seq16: int) -> int:
         """A header's 16-bit sequence number -> the transmitter's recent sequence number."""
         if self._last_tx is None:
@@ -169,10 +176,10 @@ class LinkScorer:
             self.raw_bit_errors += int(np.count_nonzero(got != ref))
             self.raw_bits += ref.size
         idx = rep.get("index")
-        if by_arrival and seq in self.truth and idx in self.csi:
+        if by_arrival and seq in self.truth and idx in self.csi and not self._straddles_gap(rep.get("sample_offset")):
             arrival, cfo, H = self.truth.pop(seq)
             self.arrivals.pop(arrival, None)
-            Hs = align_truth(H, self.spec, rep["sample_offset"] - arrival, cfo, rep.get("cfo_hz") or 0.0)
+            Hs = align_truth(H, self.spec, self._tx_offset(rep["sample_offset"]) - arrival, cfo, rep.get("cfo_hz") or 0.0)
             Hh = self.csi.pop(idx)
             self.err_pow += float(np.sum(np.abs(Hh - Hs) ** 2))
             self.h_pow += float(np.sum(np.abs(Hs) ** 2))
