@@ -85,6 +85,12 @@ class link_stats(gr.basic_block):
         with self._lock:
             return self.scorer.summary()
 
+    def snapshot(self) -> dict:
+        """The summary so far, safe to call from another thread while the flowgraph runs
+        (messages still queued are left to the block's own thread)."""
+        with self._lock:
+            return self.scorer.summary()
+
     def _publish(self, print_it=False):
         s = self.stats()
         if print_it:
