@@ -24,8 +24,9 @@ def rss_mb() -> float:
 def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: float | None = None,
          fault: str = "none", progress=print) -> dict:
     """Run ``cfg`` (frames ignored: the transmitter runs until the time is up) for ``minutes``.
-    RSS 'start' is taken after ``warmup_s`` (default: 10 % of the run, at most 60 s) when the
-    model's arena and the scorer's windows have reached their working size."""
+    RSS 'start' is taken after ``warmup_s`` (default: a quarter of the run, at most 60 s): in
+    the first tens of seconds the model's arena (one per batch shape) and the scorer's windows
+    grow to their working size."""
     if fault not in SOAK_FAULTS:
         raise ValueError(f"soak: fault must be one of {', '.join(SOAK_FAULTS)}, got {fault!r}")
     if minutes <= 0:
@@ -33,7 +34,7 @@ def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: fl
     spec = cfg.spec()
     cfg = dataclasses.replace(cfg, frames=0)
     duration = 60.0 * minutes
-    warmup_s = min(0.1 * duration, 60.0) if warmup_s is None else warmup_s
+    warmup_s = min(0.25 * duration, 60.0) if warmup_s is None else warmup_s
     gap = sample_gap(cfg.n_rx, cfg.preset, period=spec.frame_len * 500 + 777, length=3000) if fault == "gaps" else None
     rss_before = rss_mb()
     link = SimLink(cfg, insert=gap, keep_payloads=False)

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doppler", type=float, default=10.0, help="Hz")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between reports")
     p.add_argument("--warmup", type=float, default=None, help="seconds before the start RSS is taken "
-                   "(default 10 %% of the run, at most 60)")
+                   "(default a quarter of the run, at most 60)")
     p.add_argument("--fault", default="none", choices=["none", "gaps", "estimator"],
                    help="inject a fault all along: sample gaps (3000 samples every 500 frames) or an "
                    "estimator whose inference fails every 50th call")
