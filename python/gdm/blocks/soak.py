@@ -24,9 +24,9 @@ def rss_mb() -> float:
 def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: float | None = None,
          fault: str = "none", progress=print) -> dict:
     """Run ``cfg`` (frames ignored: the transmitter runs until the time is up) for ``minutes``.
-    RSS 'start' is taken after ``warmup_s`` (default: a quarter of the run, at most 60 s): in
-    the first tens of seconds the model's arena (one per batch shape) and the scorer's windows
-    grow to their working size."""
+    RSS 'start' is taken after ``warmup_s`` (default: a quarter of the run, at most 60 s), when
+    the scorer's windows and buffers have their working size; a learned estimator's arena is
+    warmed at every batch shape before the start (``warm_up()``)."""
     if fault not in SOAK_FAULTS:
         raise ValueError(f"soak: fault must be one of {', '.join(SOAK_FAULTS)}, got {fault!r}")
     if minutes <= 0:
@@ -38,6 +38,9 @@ def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: fl
     gap = sample_gap(cfg.n_rx, cfg.preset, period=spec.frame_len * 500 + 777, length=3000) if fault == "gaps" else None
     rss_before = rss_mb()
     link = SimLink(cfg, insert=gap, keep_payloads=False)
+    core = link.est._cache[link.est.method]
+    if hasattr(core, "warm_up"):  # the model's memory arena at its final size before RSS is measured
+        core.warm_up()
     faulty = inject_estimator_faults(link.est, raise_every=50) if fault == "estimator" else None
     progress(f"gr-gdm soak: {cfg.antennas} {cfg.estimator} {cfg.snr_db:g} dB {cfg.profile}, {minutes:g} min, "
              f"fault {fault}; report every {interval_s:g} s (RSS start after {warmup_s:.0f} s warm-up)")

@@ -179,6 +179,15 @@ class DiffusionEstimator(Estimator):
         return np.full(N, min(1, budget))
 
     # ---- public ----------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """One network call at every batch bucket, so onnxruntime's memory arena reaches its
+        final size now (on the shipped model the 64-link bucket alone adds ~25 MB) instead of
+        the first time a large batch arrives."""
+        S, K = self.spec.n_sym, self.spec.n_occ
+        for b in self.buckets:
+            self.model.run(x=np.zeros((b, 2, S, K)), sigma=np.ones(b), cond=np.zeros((b, 8, S, K)),
+                           glob=np.zeros((b, 5)))
+
     def estimate(self, Y, noise_var=None) -> np.ndarray:
         from ..models.features import from_planes
         from ..models.sampler import deterministic
