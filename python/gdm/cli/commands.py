@@ -158,7 +158,26 @@ def bench(args) -> None:
 
     ants = [tuple(int(v) for v in a.split("x")) for a in args.antennas.split(",")]
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
-    rows = run_bench(args.estimators.split(","), ants, args.frames, args.snr, args.device, progress=log)
+    if args.estimator_only:
+        from ..models.evaluate import benchmark
+
+        rows = []
+        for n_tx, n_rx in ants:
+            for name in args.estimators.split(","):
+                opts = {"device": args.device} if name == "diffusion" else None
+                for r in benchmark(name, [int(v) for v in args.steps.split(",")], n_frames=args.frames,
+                                   preset=args.preset, n_rx=n_rx, n_tx=n_tx, snr_db=args.snr, options=opts,
+                                   progress=False):
+                    rows.append(r)
+                    log(f"{name:<10} {n_tx}x{n_rx} steps={'' if r['steps'] is None else r['steps']:<2} "
+                        f"{r['frames_per_s']:8.1f} frames/s {r['ms_per_frame']:7.3f} ms/frame (batch {r['batch']}) "
+                        f"latency p50 {r['latency_ms_p50']:.2f} ms p99 {r['latency_ms_p99']:.2f} ms")
+        if args.json:
+            for r in rows:
+                print(json.dumps(r))
+        return
+    rows = run_bench(args.estimators.split(","), ants, args.frames, args.snr, args.device, progress=log,
+                     preset=args.preset)
     if args.json:
         for r in rows:
             print(json.dumps(r))

@@ -92,8 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("bench", help="receiver and estimator speed beside GNU Radio's stock OFDM receiver")
-    p.add_argument("--estimators", default="ls,lmmse")
+    p.add_argument("--estimators", default="ls,lmmse,diffusion")
     p.add_argument("--antennas", default="1x2,2x2,1x4", help="comma-separated n_tx x n_rx")
+    p.add_argument("--preset", default="nr72", help="frame preset (diffusion needs a model for it)")
+    p.add_argument("--estimator-only", action="store_true",
+                   help="only the estimators on grids: frames/s, ms/frame, latency per step count")
+    p.add_argument("--steps", default="0,1,2,3", help="diffusion step counts for --estimator-only")
     p.add_argument("--frames", type=int, default=400)
     p.add_argument("--snr", type=float, default=25.0)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
