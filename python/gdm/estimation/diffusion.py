@@ -89,8 +89,8 @@ class DiffusionEstimator(Estimator):
         self.device = self.model.device
         bank = json.loads(self.model.metadata["conditioning"])["bank"]
         sched = json.loads(self.model.metadata["noise_schedule"])
-        grid = BankGrid(tuple(bank["profiles"]), tuple(bank["delay_spread"]), tuple(bank["doppler"]),
-                        int(bank["n_ds"]), int(bank["n_fd"]))
+        grid = BankGrid.from_dict(bank)  # with the site hypotheses of an adapted model (gr-gdm adapt)
+        self.adapted = json.loads(self.model.metadata.get("adaptation", "null"))
         self.cond = Conditioner(spec, grid, int(bank["top"]), float(sched.get("start_scale", 1.0)))
         self.patterns = [self.cond.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]
         self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)
