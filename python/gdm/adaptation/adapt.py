@@ -109,7 +109,6 @@ def export(ad: Adaptation, out, command: str | None = None, force: bool = False)
     never overwrites the base model). Updates a SHA256SUMS beside ``out`` if one lists it."""
     import onnx
 
-    from ..models.export import set_metadata
     from ..runtime.checksums import SUMS_NAME, read_sums, sha256_file
 
     out = Path(out)
@@ -133,7 +132,7 @@ def export(ad: Adaptation, out, command: str | None = None, force: bool = False)
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if command:
         info["command"] = command
-    set_metadata(proto, {"conditioning": json.dumps(cond), "adaptation": json.dumps(info, default=str)})
+    _set_metadata(proto, {"conditioning": json.dumps(cond), "adaptation": json.dumps(info, default=str)})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     onnx.save(proto, str(tmp))
@@ -144,3 +143,12 @@ def export(ad: Adaptation, out, command: str | None = None, force: bool = False)
         entries[out.name] = sha256_file(out)
         sums.write_text("".join(f"{h}  {n}\n" for n, h in sorted(entries.items())))
     return out
+
+
+def _set_metadata(model, meta: dict[str, str]) -> None:
+    """models.export.set_metadata without importing torch."""
+    keep = [p for p in model.metadata_props if p.key not in meta]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=str(v))
