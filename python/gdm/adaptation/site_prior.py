@@ -106,7 +106,7 @@ def pilot_moments(obs: PilotObservations) -> PilotMoments:
 
 
 def delay_grid(mom: PilotMoments, max_delay: float = 25e-6, min_delay: float = -1e-6,
-               oversample: float = 2.0) -> np.ndarray:
+               oversample: float = 8.0) -> np.ndarray:
     """Delays the profile is fitted on: step 1 / (oversample x the observed bandwidth), up to
     ``max_delay`` or just below the alias delay of the pilot spacing, whichever is smaller."""
     dmax = max(int(mom.dists.max()), 1)

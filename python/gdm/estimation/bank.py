@@ -145,7 +145,8 @@ class _Hypotheses:
             d, p = np.asarray(delays), np.asarray(powers)
             Rf.append((np.exp(-2j * np.pi * dfu[:, None] * d) @ p)[inv])
             mean = np.sum(p * d) / max(p.sum(), 1e-30)
-            self.f_labels.append(("site", float(np.sqrt(np.sum(p * (d - mean) ** 2) / max(p.sum(), 1e-30)))))
+            rms = float(np.sqrt(np.sum(p * (d - mean) ** 2) / max(p.sum(), 1e-30)))
+            self.f_labels.append(("site", max(rms, 1e-9)))  # a label (log taken): one path has rms 0
         self.Rf = np.stack(Rf)  # [F, K, K]
         Rt = [j0(2 * np.pi * fd * dt).astype(complex) for fd in grid.dopplers()]
         Rt += [site_time_correlation(fd, nu, dt) for fd, nu in grid.site_t]
