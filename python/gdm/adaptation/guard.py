@@ -52,13 +52,18 @@ class GuardReport:
     n_frames: int
     margin_db: float
 
+    def _db(self, v: float) -> float:
+        """A risk as NMSE in dB, floored at -40 dB: with few held-out frames the unbiased estimate
+        can come out at or below zero."""
+        return float(10 * np.log10(max(v / self.power, 1e-4)))
+
     @property
     def gain_db(self) -> float:
         """Hold-out NMSE gain of the adapted prior (positive: better)."""
-        return float(10 * np.log10(max(self.risk_base, 1e-12) / max(self.risk_adapted, 1e-12)))
+        return self._db(self.risk_base) - self._db(self.risk_adapted)
 
     def to_dict(self) -> dict:
-        db = (lambda v: round(float(10 * np.log10(max(v, 1e-12) / self.power)), 3))
+        db = (lambda v: round(self._db(v), 3))
         return {"accepted": self.accepted, "criterion": "held-out pilot prediction risk (time and frequency "
                 "hold-out), adapted <= shipped" + (f" - {self.margin_db:g} dB" if self.margin_db else ""),
                 "heldout_frames": self.n_frames, "risk_shipped_db": db(self.risk_base),
