@@ -21,11 +21,12 @@ def test_long_delay_spread_is_recovered():
     fit = fit_site(from_profile(cfg, 10, 150, seed=1))
     assert abs(fit.rms_delay_spread - 2000e-9) < 0.15 * 2000e-9 and _corr_error(fit, cfg) < 0.1
     assert abs(fit.power - 1) < 0.1 and fit.time.doppler < 60 and fit.time.shift == 0
+    assert abs(fit.floor - 0.3 / np.sqrt(150)) < 1e-9 and abs(fit.powers[fit.n_fit:].sum() - fit.floor * fit.power) < 1e-6
 
 
 def test_doppler_beyond_the_first_zero_of_the_time_correlation():
     cfg = ChannelConfig("TDL-C", 300e-9, 800.0)
-    fit = fit_site(from_profile(cfg, 10, 200, seed=2))
+    fit = fit_site(from_profile(cfg, 10, 200, seed=2), floor_c=0)  # the moment fit alone
     assert abs(fit.time.doppler - 800) < 80 and fit.time.shift == 0  # correlation < 0: no shift needed
     assert _corr_error(fit, cfg) < 0.1
 

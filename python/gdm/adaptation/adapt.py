@@ -73,7 +73,7 @@ def _base(model):
 
 
 def adapt(obs: PilotObservations, model=None, holdout: float = 0.25, floor: float = 0.05,
-          em_iters: int = 50, margin_db: float = 0.0, heldout: PilotObservations | None = None,
+          em_iters: int = 50, margin_db: float = 0.0, min_z: float = 1.0, heldout: PilotObservations | None = None,
           progress: Callable[[str], None] | None = None) -> Adaptation:
     """Fit the site prior to ``obs`` (all of it when ``heldout`` frames are given separately,
     else all but the last ``holdout`` fraction) and validate it on the held-out frames."""
@@ -98,7 +98,7 @@ def adapt(obs: PilotObservations, model=None, holdout: float = 0.25, floor: floa
     grid = grid.with_site(grid.site_f, grid.site_t, em_log_weights(np.concatenate(ll), em_iters, floor))
     t2 = time.perf_counter()
     say(f"guard: shipped vs adapted prior on {held.n_frames} held-out frames")
-    report = validate(base_grid, grid, held, top, margin_db)
+    report = validate(base_grid, grid, held, top, margin_db, min_z)
     t3 = time.perf_counter()
     return Adaptation(path, sha, base_grid, grid, top, site, report, dict(obs.source), train.n_frames,
                       held.n_frames, {"fit": t1 - t0, "em": t2 - t1, "guard": t3 - t2, "total": t3 - t0})

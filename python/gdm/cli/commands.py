@@ -215,7 +215,8 @@ def adapt(args) -> dict:
         spec = FrameSpec.preset(args.preset or "nr72", n_tx=n_tx)
         log(f"gr-gdm adapt: simulating {args.frames} frames of {src} at {args.snr:g} dB ({n_tx}x{n_rx})")
         obs = ob.from_profile(scenario, args.snr, args.frames, spec, n_rx, args.seed, not args.estimate_noise)
-    result = ad.adapt(obs, args.model, args.holdout, margin_db=args.margin, progress=lambda s: log(f"  {s}"))
+    result = ad.adapt(obs, args.model, args.holdout, margin_db=args.margin, min_z=args.min_z,
+                      progress=lambda s: log(f"  {s}"))
     out = result.summary()
     g = result.guard.to_dict()
     site = result.site.summary()
@@ -223,7 +224,8 @@ def adapt(args) -> dict:
     log(f"site: rms delay spread {site['rms_delay_spread_ns']:g} ns, Doppler {site['doppler_hz']:g} Hz{shift}, "
         f"power {site['power']:g}; prior weight of the site hypotheses {out['site_prior_weight']:.2f}")
     log(f"guard on {g['heldout_frames']} held-out frames: hold-out risk shipped {g['risk_shipped_db']:.2f} dB, "
-        f"adapted {g['risk_adapted_db']:.2f} dB -> {'accepted' if g['accepted'] else 'REJECTED'}")
+        f"adapted {g['risk_adapted_db']:.2f} dB ({g['z']:+.1f} standard errors) -> "
+        f"{'accepted' if g['accepted'] else 'REJECTED'}")
     log(f"adaptation time {result.seconds['total']:.1f} s")
     if result.accepted or args.force:
         path = args.out or f"gdm_adapted_{obs.spec.name}.onnx"

@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated profiles: estimate the noise variance from the pilots instead of using the true one")
     p.add_argument("--seed", type=int, default=0, help="simulated profiles: seed of the adaptation frames")
     p.add_argument("--margin", type=float, default=0.0, help="dB the adapted prior must beat the shipped one by")
+    p.add_argument("--min-z", type=float, default=1.0, help="standard errors the adapted prior must beat the "
+                   "shipped one by on the held-out frames (0: accept anything not worse)")
     p.add_argument("--force", action="store_true", help="write the model even when the guard rejects it")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
