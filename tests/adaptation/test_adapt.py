@@ -48,8 +48,9 @@ def test_small_adaptation_improves_nmse_on_unseen_frames(adapted, tmp_path):
     assert meta["data"]["kind"] == "simulated" and meta["data"]["seed"] == 11
     assert meta["frames_adapt"] == 30 and meta["frames_heldout"] == 10 and meta["command"] == "test"
     assert meta["guard"]["accepted"] and meta["site"]["n_frames"] == 30
+    assert meta["adapted_parameters"]["network_weights"] == 0 and meta["adapted_parameters"]["total"] < 1000
     bank = json.loads(site.model.metadata["conditioning"])["bank"]
-    assert len(bank["site"]["log_prior"]) == 10 * 49 and bank["site"]["delay_profiles"][0]["powers"]
+    assert len(bank["site"]["log_prior"]) == 10 * 50 and bank["site"]["delay_profiles"][0]["powers"]
     assert sha256_file(shipped_model()) == before and verify(shipped_model())
     with pytest.raises(ValueError, match="is the base model"):
         ad.export(result, shipped_model())
@@ -60,7 +61,7 @@ def test_guard_rejects_a_broken_adaptation(adapted, tmp_path):
     held = obs.take(slice(30, None))
     # a site prior that is wrong in both delay (one path at 15 us) and Doppler (900 Hz), with all
     # the prior weight on it: what a bug or corrupted data could produce
-    T, F = result.grid.n_t, result.grid.n_f
+    T, F = result.base_grid.n_t + 1, result.base_grid.n_f + 1
     logw = np.full((T, F), -50.0)
     logw[-1, -1] = 0.0
     broken = result.base_grid.with_site([([15e-6], [1.0])], [(900.0, 0.0)], logw)

@@ -55,10 +55,18 @@ class Adaptation:
         base = w[:T - nt, :F - nf].sum()
         return float(1 - base / w.sum())
 
+    def adapted_parameters(self) -> dict:
+        """What adaptation changed, counted: the rest of the model (the network) is the base's."""
+        n_taps, n_fl = int(self.site.delays.size), len(self.site.floors)
+        n_w = len(self.grid.log_prior or ())
+        return {"delay_profile_powers": n_taps, "floor_levels": n_fl, "time_correlation": 2,
+                "mixture_weights": n_w, "total": n_taps + n_fl + 2 + n_w, "network_weights": 0}
+
     def summary(self) -> dict:
         return {"accepted": self.accepted, "base_model": str(self.base_model), "frames_adapt": self.n_train,
                 "frames_heldout": self.n_heldout, "site": self.site.summary(),
-                "site_prior_weight": round(self.site_weight(), 4), "guard": self.guard.to_dict(),
+                "site_prior_weight": round(self.site_weight(), 4), "adapted_parameters": self.adapted_parameters(),
+                "guard": self.guard.to_dict(),
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "source": self.source}
 
 
@@ -87,7 +95,7 @@ def adapt(obs: PilotObservations, model=None, holdout: float = 0.25, floor: floa
     say(f"fitting the site prior to {train.n_frames} frames ({train.n_frames * train.n_rx * obs.spec.n_tx} links)")
     site = fit_site(train)
     t1 = time.perf_counter()
-    grid = base_grid.with_site([(site.delays, site.powers)], [(site.time.doppler, site.time.shift)])
+    grid = base_grid.with_site(site.profiles(), [(site.time.doppler, site.time.shift)])
     say(f"mixture weights by EM over {grid.n_t * grid.n_f} hypotheses")
     post = MixturePosterior(obs.spec, grid, top)
     ll = []
@@ -128,6 +136,7 @@ def export(ad: Adaptation, out, command: str | None = None, force: bool = False)
                       "likelihoods; network weights unchanged",
             "data": ad.source, "frames_adapt": ad.n_train, "frames_heldout": ad.n_heldout,
             "site": ad.site.summary(), "site_prior_weight": round(ad.site_weight(), 4),
+            "adapted_parameters": ad.adapted_parameters(),
             "guard": ad.guard.to_dict(), "seconds": {k: round(v, 3) for k, v in ad.seconds.items()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if command:
