@@ -14,10 +14,11 @@ Model at the pilots of one link (LS, normalised to a unit-power link): ``y = h +
    satisfies E[SURE] = E|h - f(y)|^2 whatever the distribution of h: Stein's lemma per real
    coordinate, each of noise variance nv/2. For a linear filter f(y) = W y, div f = 2 Re tr W;
    for a black box, ``mc_divergence`` estimates it with one extra evaluation. Through Tweedie's
-   formula it *is* noisy-data score matching: writing f(y) = y + nv s(y),
-   SURE = nv^2 (|s|^2 + 2 div s) + P nv, and |s|^2 + 2 div s is the implicit (Hyvarinen)
-   score-matching loss of a model score s of the density of the *noisy* pilots. Minimising
-   SURE over denoisers fits the prior of the clean channel without ever seeing one.
+   formula it *is* noisy-data score matching: writing f(y) = y + (nv/2) s(y), with s a model of
+   the gradient of log p(y) in the 2P real coordinates (the posterior mean has exactly this form
+   with the true score), SURE = (nv^2 / 4) (|s|^2 + 2 div s) + P nv, and |s|^2 + 2 div s is the
+   implicit (Hyvarinen) score-matching loss of s on the density of the *noisy* pilots.
+   Minimising SURE over denoisers fits the prior of the clean channel without ever seeing one.
 
 2. The Gaussian case in closed form. Averaged over frames with sample moment S = mean y y^H,
    SURE(W) = tr((I - W) S (I - W)^H) + 2 nv Re tr W - P nv. Setting its gradient to zero gives
