@@ -165,7 +165,8 @@ class OnnxModel:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # no "session.set_denormal_as_zero": it switches flush-to-zero on for the calling thread
+        # (the flowgraph's main thread), changing every later float computation of the process
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), so, providers=providers)
         except Exception as e:  # noqa: BLE001
