@@ -77,3 +77,9 @@ def test_cuda_request_without_cuda_is_refused_or_served():
         assert select_providers("auto")[1] == "cpu"
     with pytest.raises(ValueError):
         select_providers("tpu")
+
+
+def test_loading_a_model_leaves_the_floating_point_state_alone(model_dir):
+    OnnxModel(model_dir / "m.onnx", device="cpu", spec=NR72).run(
+        x=np.zeros((1, 2, 14, 72)), sigma=np.ones(1), cond=np.zeros((1, 8, 14, 72)), glob=np.zeros((1, 5)))
+    assert np.float64(5e-324) * 1.0 > 0  # subnormals still exist (no flush-to-zero left behind)

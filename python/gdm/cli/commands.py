@@ -146,6 +146,13 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
     for m in ("nmse_db", "ber", "per"):
         if any(r["metric"] == m for r in rows):
             print(ev.table(rows, m))
+    if any(r["metric"] == "per" for r in rows):
+        at = ev.snr_at(rows, "per", 0.1)
+        ref = {sc: v for (sc, e), v in at.items() if e == "ls_interp"}
+        print("SNR at PER 10 %:")
+        for (sc, e), v in at.items():
+            gain = "" if v is None or ref.get(sc) is None or e == "ls_interp" else f"  ({ref[sc] - v:+.2f} dB vs ls_interp)"
+            print(f"  {e:<10} {'not reached' if v is None else f'{v:.2f} dB'}{gain}")
     print(f"wrote {csv_path} and {png}")
     return {"csv": str(csv_path), "png": str(png), "rows": rows}
 
