@@ -49,6 +49,7 @@ def test_small_adaptation_improves_nmse_on_unseen_frames(adapted, tmp_path):
     assert meta["frames_adapt"] == 30 and meta["frames_heldout"] == 10 and meta["command"] == "test"
     assert meta["guard"]["accepted"] and meta["site"]["n_frames"] == 30
     assert meta["adapted_parameters"]["network_weights"] == 0 and meta["adapted_parameters"]["total"] < 1000
+    assert "heldout_nmse_db" not in site.model.metadata and "base_heldout_nmse_db" in site.model.metadata
     bank = json.loads(site.model.metadata["conditioning"])["bank"]
     assert len(bank["site"]["log_prior"]) == 10 * 50 and bank["site"]["delay_profiles"][0]["powers"]
     assert sha256_file(shipped_model()) == before and verify(shipped_model())

@@ -8,7 +8,8 @@ byte-for-byte (the network is not retrained), its metadata, and
 - ``conditioning``: the bank extended with the site hypotheses and the fitted prior weights
   (what the diffusion estimator builds its Gaussian-mixture posterior from);
 - ``adaptation``: what it was adapted from (file, SHA-256), on which data (source, frames,
-  held-out frames), the fitted site summary, the guard's report, timings and the command.
+  held-out frames), the fitted site summary, the guard's report, timings and the command;
+- the base's ``heldout_nmse_db`` renamed ``base_heldout_nmse_db`` (they describe the base).
 The base model is never written to.
 """
 from __future__ import annotations
@@ -141,7 +142,10 @@ def export(ad: Adaptation, out, command: str | None = None, force: bool = False)
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if command:
         info["command"] = command
-    _set_metadata(proto, {"conditioning": json.dumps(cond), "adaptation": json.dumps(info, default=str)})
+    new = {"conditioning": json.dumps(cond), "adaptation": json.dumps(info, default=str)}
+    if "heldout_nmse_db" in meta:  # the base model's numbers, not this model's: keep them, renamed
+        new["base_heldout_nmse_db"] = meta["heldout_nmse_db"]
+    _set_metadata(proto, new, drop=("heldout_nmse_db",))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     onnx.save(proto, str(tmp))
@@ -154,9 +158,9 @@ def export(ad: Adaptation, out, command: str | None = None, force: bool = False)
     return out
 
 
-def _set_metadata(model, meta: dict[str, str]) -> None:
-    """models.export.set_metadata without importing torch."""
-    keep = [p for p in model.metadata_props if p.key not in meta]
+def _set_metadata(model, meta: dict[str, str], drop=()) -> None:
+    """models.export.set_metadata without importing torch (and ``drop`` keys removed)."""
+    keep = [p for p in model.metadata_props if p.key not in meta and p.key not in drop]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     for k, v in meta.items():
