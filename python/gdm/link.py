@@ -57,6 +57,32 @@ class LinkConfig:
         return ChannelConfig(self.profile, self.delay_spread, self.doppler)
 
 
+def link_fields(d: dict, where: str = "link parameters") -> dict:
+    """The LinkConfig fields in ``d`` (e.g. a recording's gdm:link metadata), each checked to be
+    of its field's type; ValueError naming the field otherwise. Unknown keys are ignored."""
+    out = {}
+    for f in dataclasses.fields(LinkConfig):
+        if f.name not in d:
+            continue
+        v, default = d[f.name], f.default
+        if v is None and (default is None or f.name == "snr_db"):
+            ok = True
+        elif isinstance(default, bool) or isinstance(v, bool):
+            ok = False
+        elif isinstance(default, str) or default is None and f.name == "fec":
+            ok = isinstance(v, str) and len(v) <= 64
+        elif isinstance(default, int):
+            ok = isinstance(v, int) and -2**63 <= v < 2**63
+        elif isinstance(default, float):
+            ok = isinstance(v, (int, float)) and np.isfinite(v)
+        else:  # impairments: a dict of settings
+            ok = isinstance(v, dict)
+        if not ok:
+            raise ValueError(f"{where}: {f.name} has the wrong type or range ({str(v)[:40]!r}); fix or remove it")
+        out[f.name] = v
+    return out
+
+
 def simulate(cfg: LinkConfig, estimators: dict[str, estimation.Estimator] | list[str]) -> dict[str, dict]:
     """Runs the same received samples through every estimator; returns {name: summary}."""
     spec = cfg.spec()

@@ -250,6 +250,37 @@ def adapt(args) -> dict:
     return out
 
 
+def soak(args) -> dict:
+    import sys
+
+    from ..blocks.soak import soak as run_soak
+    from ..link import LinkConfig
+
+    n_tx, n_rx = args.antennas
+    cfg = LinkConfig(n_rx=n_rx, n_tx=n_tx, estimator=args.estimator, snr_db=args.snr, profile=args.profile,
+                     doppler=args.doppler, seed=args.seed)
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
+        (lambda line: print(line, flush=True))
+    return run_soak(cfg, args.minutes, args.interval, args.warmup, args.fault, progress=log)
+
+
+def faults(args) -> None:
+    import json
+    import sys
+
+    from ..blocks.fault_runs import fault_table, markdown
+    from ..link import LinkConfig
+
+    n_tx, n_rx = args.antennas
+    cfg = LinkConfig(n_rx=n_rx, n_tx=n_tx, estimator=args.estimator, snr_db=args.snr, frames=args.frames)
+    out = (lambda r: print(json.dumps(r, default=str), flush=True)) if args.json else \
+        (lambda r: print(f"{r['fault']}: {r}", file=sys.stderr, flush=True))
+    rows = fault_table(cfg, stall_s=args.stall, progress=out)
+    if not args.json:
+        print(f"{cfg.antennas} {cfg.estimator}, {cfg.snr_db:g} dB, {cfg.frames} frames per fault")
+        print(markdown(rows))
+
+
 def info(args) -> dict:
     from .. import _BLOCKS
 
@@ -284,4 +315,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench", "adapt"]
+__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench", "adapt", "soak", "faults"]

@@ -103,6 +103,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--json", action="store_true", help="one JSON object per configuration, one per line")
 
+    p = sub.add_parser("soak", help="run the simulated link continuously for N minutes: periodic frames/errors/"
+                       "losses/RSS, then the account (every lost frame reported or explained, RSS drift)")
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--antennas", type=_antennas, default=(1, 2), help="n_tx x n_rx")
+    p.add_argument("--snr", type=float, default=25.0)
+    p.add_argument("--estimator", default="diffusion")
+    p.add_argument("--profile", default="TDL-A")
+    p.add_argument("--doppler", type=float, default=10.0, help="Hz")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between reports")
+    p.add_argument("--warmup", type=float, default=None, help="seconds before the start RSS is taken "
+                   "(default a quarter of the run, at most 60)")
+    p.add_argument("--fault", default="none", choices=["none", "gaps", "estimator"],
+                   help="inject a fault all along: sample gaps (3000 samples every 500 frames) or an "
+                   "estimator whose inference fails every 50th call")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="the final account as one JSON object on stdout")
+
+    p = sub.add_parser("faults", help="inject each fault into the simulated link (estimator raises / NaN, "
+                       "sample gaps, blocking sinks) and print what was lost and reported")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--antennas", type=_antennas, default=(1, 2), help="n_tx x n_rx")
+    p.add_argument("--snr", type=float, default=25.0)
+    p.add_argument("--estimator", default="diffusion")
+    p.add_argument("--stall", type=float, default=2.0, help="seconds the blocking sinks block")
+    p.add_argument("--json", action="store_true", help="one JSON object per fault, one per line")
+
     p = sub.add_parser("train", help="train a model (diffusion estimator or symbol denoiser); every other "
                        "option is a field of the trainer's config, e.g. --steps 1000 --out-dir out/train",
                        add_help=False)

@@ -45,7 +45,6 @@ returns posterior mean and per-RE variance from stochastic reverse runs.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -66,6 +65,52 @@ def pilot_risk(h: np.ndarray, f: dict, pat, noise_var: np.ndarray) -> np.ndarray
     v = np.mean(f["std"][:, r, c].astype(np.float64) ** 2, (1, 2))
     with np.errstate(invalid="ignore"):
         return ((res - noise_var + 2 * v) / noise_var).astype(np.float32)
+
+
+def conditioning_from_metadata(meta: dict, path="model") -> tuple[BankGrid, int, float]:
+    """(bank grid, top, start_scale) from a model's ``conditioning`` and ``noise_schedule``
+    metadata, every value type- and range-checked (they size the bank the estimator builds):
+    MetadataMismatch naming the field otherwise."""
+    from ..runtime.session import MetadataMismatch, meta_json
+    from ..sim.profiles import profile_names
+
+    bank = meta_json(meta, "conditioning", dict, path).get("bank")
+    sched = meta_json(meta, "noise_schedule", dict, path)
+
+    def bad(field, why):
+        return MetadataMismatch(f"{path}: metadata conditioning.bank.{field} {why}; re-export the model "
+                                "with `gr-gdm export`")
+
+    if not isinstance(bank, dict):
+        raise bad("", "is missing or not an object")
+    num = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v))
+    count = (lambda v, hi: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= hi)
+    profiles = bank.get("profiles")
+    if not (isinstance(profiles, list) and 1 <= len(profiles) <= 16
+            and all(isinstance(x, str) and x in profile_names() for x in profiles)):
+        raise bad("profiles", f"must list 1-16 of {', '.join(profile_names())}, got {str(profiles)[:60]}")
+    ranges = {"delay_spread": (0.0, 1e-4), "doppler": (0.0, 1e5)}  # seconds, Hz
+    for field, (lo, hi) in ranges.items():
+        v = bank.get(field)
+        if not (isinstance(v, list) and len(v) == 2 and all(map(num, v)) and lo <= v[0] <= v[1] <= hi
+                and (field != "delay_spread" or v[0] > 0)):
+            raise bad(field, f"must be [low, high] within [{lo:g}, {hi:g}], got {str(v)[:60]}")
+    for field in ("n_ds", "n_fd"):
+        if not count(bank.get(field), 64):
+            raise bad(field, f"must be an integer in [1, 64], got {str(bank.get(field))[:20]}")
+    top = bank.get("top")
+    n_hyp = len(profiles) * bank["n_ds"] * bank["n_fd"]
+    if not count(top, n_hyp):
+        raise bad("top", f"must be an integer in [1, {n_hyp}] (the bank's size), got {str(top)[:20]}")
+    scale = sched.get("start_scale", 1.0)
+    if not (num(scale) and 0 < scale <= 1e3):
+        raise MetadataMismatch(f"{path}: metadata noise_schedule.start_scale must be a number in (0, 1000], "
+                               f"got {str(scale)[:20]}; re-export the model with `gr-gdm export`")
+    try:  # with the site hypotheses of an adapted model (gr-gdm adapt)
+        grid = BankGrid.from_dict(bank)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise bad("site", f"is malformed ({type(e).__name__}: {e})") from None
+    return grid, top, float(scale)
 
 
 @register("diffusion")
@@ -93,11 +138,9 @@ class DiffusionEstimator(Estimator):
         self.model = OnnxModel(model, device=device, threads=threads, checksum=checksum, spec=spec,
                                n_rx=n_rx, n_tx=self.n_tx, kind="estimator")
         self.device = self.model.device
-        bank = json.loads(self.model.metadata["conditioning"])["bank"]
-        sched = json.loads(self.model.metadata["noise_schedule"])
-        grid = BankGrid.from_dict(bank)  # with the site hypotheses of an adapted model (gr-gdm adapt)
+        grid, top, start_scale = conditioning_from_metadata(self.model.metadata, self.model.path)
         self.adapted = json.loads(self.model.metadata.get("adaptation", "null"))
-        self.cond = Conditioner(spec, grid, int(bank["top"]), float(sched.get("start_scale", 1.0)))
+        self.cond = Conditioner(spec, grid, top, start_scale)
         self.patterns = [self.cond.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]
         self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)
         self.latency_budget_ms = latency_budget_ms
