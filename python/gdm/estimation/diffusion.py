@@ -45,6 +45,7 @@ returns posterior mean and per-RE variance from stochastic reverse runs.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 
