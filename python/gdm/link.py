@@ -41,6 +41,7 @@ class LinkConfig:
     seed: int = 0
     batch: int = 32
     impairments: dict | None = None  # sim.impairments.Impairments fields, e.g. {"pa": "rapp"}
+    estimator_options: dict | None = None  # keywords for the estimator, e.g. {"device": "cuda"}
 
     @property
     def antennas(self) -> str:
@@ -135,4 +136,6 @@ def _receive(frames, spec, cfg, estimators, scorers):
 
 def make_estimator(name: str, spec: FrameSpec, cfg: LinkConfig) -> estimation.Estimator:
     opts = {"config": cfg.channel_config()} if name == "genie" else {}
+    if name == cfg.estimator:
+        opts.update(cfg.estimator_options or {})
     return estimation.make(name, spec, cfg.n_rx, cfg.n_tx, **opts)

@@ -79,6 +79,12 @@ def test_cuda_request_without_cuda_is_refused_or_served():
         select_providers("tpu")
 
 
+def test_loading_a_model_leaves_the_floating_point_state_alone(model_dir):
+    OnnxModel(model_dir / "m.onnx", device="cpu", spec=NR72).run(
+        x=np.zeros((1, 2, 14, 72)), sigma=np.ones(1), cond=np.zeros((1, 8, 14, 72)), glob=np.zeros((1, 5)))
+    assert np.float64(5e-324) * 1.0 > 0  # subnormals still exist (no flush-to-zero left behind)
+
+
 @pytest.mark.parametrize("key,value,msg", [
     ("antennas", "[1]", "'antennas' must be a JSON dict"),
     ("antennas", '{"n_tx": 1}', "antennas.n_tx must be a list of integers"),

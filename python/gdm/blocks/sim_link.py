@@ -69,7 +69,8 @@ class _Link(gr.top_block):
     def _receiver(self, p: LinkConfig, sources, keep_payloads: bool = True):
         fec = p.fec or ""
         self.sync = ofdm_sync_demod(p.preset, p.n_rx)
-        self.est = channel_estimator(p.preset, p.n_rx, p.n_tx, p.estimator, p.profile, p.delay_spread, p.doppler)
+        self.est = channel_estimator(p.preset, p.n_rx, p.n_tx, p.estimator, p.profile, p.delay_spread, p.doppler,
+                                     options={p.estimator: dict(p.estimator_options or {})})
         self.eq = mimo_equalizer(p.preset, p.n_rx, p.n_tx, p.equalizer)
         self.dec = frame_decoder(p.preset, p.n_tx, p.modulation, fec=fec)
         self.stats = link_stats(p.preset, p.n_tx, p.modulation, fec=fec)

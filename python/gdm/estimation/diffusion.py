@@ -33,12 +33,19 @@ Per link (rx, tx) of every frame, in numpy around an onnxruntime session:
 5. fallback: a failed or non-finite inference gives that link the bank's posterior mean (a
    Gaussian-mixture LMMSE, already computed) with a logged warning; ``fallback_count`` counts them.
 
+Adapted models (``gr-gdm adapt``, ``gnuradio.gdm.adaptation``) carry site hypotheses and prior
+weights in their bank (metadata ``conditioning``) and their provenance in ``adaptation``
+(``est.adapted``; None for the shipped model). The guard's statistics are relative to the bank,
+so its range extends with the site prior: on TDL-C 2000 ns at 20 dB it fires on 96 % of the
+links with the shipped model and on none with a model adapted to that site.
+
 ``est.last_info``: method, noise_var [B], steps [B, rx, tx], fit [B, rx, tx], guard [B] (any link
 guarded), fallback [B] (any link fell back), device, and timing. ``est.sample(Y, nv, n_samples)``
 returns posterior mean and per-RE variance from stochastic reverse runs.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -100,8 +107,10 @@ def conditioning_from_metadata(meta: dict, path="model") -> tuple[BankGrid, int,
     if not (num(scale) and 0 < scale <= 1e3):
         raise MetadataMismatch(f"{path}: metadata noise_schedule.start_scale must be a number in (0, 1000], "
                                f"got {str(scale)[:20]}; re-export the model with `gr-gdm export`")
-    grid = BankGrid(tuple(profiles), tuple(map(float, bank["delay_spread"])), tuple(map(float, bank["doppler"])),
-                    bank["n_ds"], bank["n_fd"])
+    try:  # with the site hypotheses of an adapted model (gr-gdm adapt)
+        grid = BankGrid.from_dict(bank)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise bad("site", f"is malformed ({type(e).__name__}: {e})") from None
     return grid, top, float(scale)
 
 
@@ -131,6 +140,7 @@ class DiffusionEstimator(Estimator):
                                n_rx=n_rx, n_tx=self.n_tx, kind="estimator")
         self.device = self.model.device
         grid, top, start_scale = conditioning_from_metadata(self.model.metadata, self.model.path)
+        self.adapted = json.loads(self.model.metadata.get("adaptation", "null"))
         self.cond = Conditioner(spec, grid, top, start_scale)
         self.patterns = [self.cond.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]
         self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..frame import FrameSpec
+from ..paths import model_dirs
 from . import checksums
 from .batching import run_batched
 
@@ -45,17 +44,6 @@ class NotOnnxModel(ModelError):
 
 class MetadataMismatch(ModelError):
     pass
-
-
-def model_dirs() -> list[Path]:
-    """Where shipped models are looked up: $GDM_MODEL_DIR, the source tree's onnx_models/, and
-    the installed share directory."""
-    dirs = []
-    if os.environ.get("GDM_MODEL_DIR"):
-        dirs.append(Path(os.environ["GDM_MODEL_DIR"]))
-    dirs.append(Path(__file__).resolve().parents[3] / "onnx_models")
-    dirs.append(Path(sys.prefix) / "share" / "gr-gdm" / "onnx_models")
-    return dirs
 
 
 def shipped_model(name: str = DEFAULT_ESTIMATOR_MODEL) -> Path:
@@ -228,7 +216,8 @@ class OnnxModel:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # no "session.set_denormal_as_zero": it switches flush-to-zero on for the calling thread
+        # (the flowgraph's main thread), changing every later float computation of the process
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), so, providers=providers)
         except Exception as e:  # noqa: BLE001
