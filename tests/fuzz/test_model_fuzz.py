@@ -1,5 +1,6 @@
 """Malformed ONNX models: metadata with missing keys, broken JSON, wrong types and out-of-range
-values (at the top level and inside frame_spec, antennas, conditioning, noise_schedule), and
+values (at the top level and inside frame_spec, antennas, conditioning with an adapted model's
+site hypotheses, noise_schedule), and
 damaged file bytes. Loading refuses with a ModelError subclass that names the problem, never
 another exception; a checksummed file with any byte changed is refused; metadata that passes
 sizes a bank within the documented limits."""
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from fuzzbook import examples
 from gnuradio.gdm import FrameSpec, estimation
-from gnuradio.gdm.estimation.diffusion import conditioning_from_metadata
+from gnuradio.gdm.estimation.diffusion import adaptation_from_metadata, conditioning_from_metadata
 from gnuradio.gdm.runtime import ModelError, OnnxModel, shipped_model, validate_metadata
 from gnuradio.gdm.runtime.session import ChecksumMismatch
 
@@ -40,12 +41,21 @@ def _paths(obj, prefix=()):
             yield from _paths(v, prefix + (k,))
 
 
+KEYS = sorted(set(META) | {"adaptation"})  # adaptation: written by gr-gdm adapt
 NESTED_PATHS = [(k, p) for k in NESTED for p in _paths(json.loads(META[k]))]
 
+number = st.floats(-1e6, 1e6) | st.floats(0, 1e-5) | json_value
+site = st.fixed_dictionaries({
+    "delay_profiles": st.lists(st.fixed_dictionaries({"delays_s": st.lists(number, max_size=4),
+                                                      "powers": st.lists(number, max_size=4)}), max_size=3),
+    "dopplers": st.lists(st.fixed_dictionaries({"doppler_hz": number, "shift_hz": number}), max_size=3),
+    "log_prior": json_value | st.lists(number, max_size=5)}) | json_value
+
 edit = st.one_of(
-    st.tuples(st.just("drop"), st.sampled_from(sorted(META)), st.none()),
-    st.tuples(st.just("text"), st.sampled_from(sorted(META)), st.text(max_size=20)),
-    st.tuples(st.just("json"), st.sampled_from(sorted(META)), json_value),
+    st.tuples(st.just("nested"), st.just(("conditioning", ("bank", "site"))), site),  # adapted models
+    st.tuples(st.just("drop"), st.sampled_from(KEYS), st.none()),
+    st.tuples(st.just("text"), st.sampled_from(KEYS), st.text(max_size=20)),
+    st.tuples(st.just("json"), st.sampled_from(KEYS), json_value),
     st.tuples(st.just("nested"), st.sampled_from(NESTED_PATHS), json_value | st.just("<drop>")),
     st.tuples(st.just("deep"), st.sampled_from(NESTED), st.integers(1, 100000)),
 )
@@ -87,11 +97,13 @@ def test_metadata_errors_are_model_errors(fuzz, edits):
         try:
             validate_metadata(meta, SPEC, n_rx=2, n_tx=1, kind="estimator", path="fuzzed.onnx")
             grid, top, scale = conditioning_from_metadata(meta, "fuzzed.onnx")
+            adapted = adaptation_from_metadata(meta, "fuzzed.onnx")
         except ModelError as e:
             assert "fuzzed.onnx" in str(e)
             rec.add(items=1, rejected=1)
             return
-        assert 1 <= grid.n_ds <= 64 and 1 <= grid.n_fd <= 64 and 1 <= top <= len(grid.profiles) * 64 * 64
+        assert 1 <= grid.n_ds <= 64 and 1 <= grid.n_fd <= 64 and 1 <= top <= grid.n_t * grid.n_f
+        assert len(grid.site_f) <= 256 and len(grid.site_t) <= 256 and (adapted is None or isinstance(adapted, dict))
         assert 0 < scale <= 1e3
         rec.add(items=1, accepted=1)
 

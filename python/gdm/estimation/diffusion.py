@@ -45,7 +45,6 @@ returns posterior mean and per-RE variance from stochastic reverse runs.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -99,19 +98,53 @@ def conditioning_from_metadata(meta: dict, path="model") -> tuple[BankGrid, int,
     for field in ("n_ds", "n_fd"):
         if not count(bank.get(field), 64):
             raise bad(field, f"must be an integer in [1, 64], got {str(bank.get(field))[:20]}")
-    top = bank.get("top")
-    n_hyp = len(profiles) * bank["n_ds"] * bank["n_fd"]
-    if not count(top, n_hyp):
-        raise bad("top", f"must be an integer in [1, {n_hyp}] (the bank's size), got {str(top)[:20]}")
     scale = sched.get("start_scale", 1.0)
     if not (num(scale) and 0 < scale <= 1e3):
         raise MetadataMismatch(f"{path}: metadata noise_schedule.start_scale must be a number in (0, 1000], "
                                f"got {str(scale)[:20]}; re-export the model with `gr-gdm export`")
+    _check_site(bank.get("site"), num, bad)
     try:  # with the site hypotheses of an adapted model (gr-gdm adapt)
         grid = BankGrid.from_dict(bank)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise bad("site", f"is malformed ({type(e).__name__}: {e})") from None
+    top = bank.get("top")
+    n_hyp = grid.n_t * grid.n_f
+    if not count(top, n_hyp):
+        raise bad("top", f"must be an integer in [1, {n_hyp}] (the bank's size), got {str(top)[:20]}")
     return grid, top, float(scale)
+
+
+def adaptation_from_metadata(meta: dict, path="model") -> dict | None:
+    """An adapted model's provenance (metadata ``adaptation``, a JSON object), None otherwise."""
+    from ..runtime.session import meta_json
+
+    return None if meta.get("adaptation") is None else meta_json(meta, "adaptation", (dict, type(None)), path)
+
+
+def _check_site(site, num, bad) -> None:
+    """Bounds on an adapted model's site hypotheses (each one is a covariance to build)."""
+    if not site:
+        return
+    if not isinstance(site, dict):
+        raise bad("site", "must be an object")
+    dps, dts, lp = site.get("delay_profiles", []), site.get("dopplers", []), site.get("log_prior")
+
+    def taps_ok(p):
+        d, w = (p.get("delays_s"), p.get("powers")) if isinstance(p, dict) else (None, None)
+        return (isinstance(d, list) and isinstance(w, list) and 1 <= len(d) == len(w) <= 4096
+                and all(num(x) and abs(x) <= 1e-3 for x in d) and all(num(x) and x >= 0 for x in w))
+
+    def doppler_ok(t):
+        return (isinstance(t, dict) and num(t.get("doppler_hz")) and 0 <= t["doppler_hz"] <= 1e5
+                and num(t.get("shift_hz", 0.0)) and abs(t.get("shift_hz", 0.0)) <= 1e5)
+
+    if not (isinstance(dps, list) and len(dps) <= 256 and all(map(taps_ok, dps))):
+        raise bad("site.delay_profiles", "must be at most 256 {delays_s, powers} of 1-4096 taps each "
+                  "(delays within +-1e-3 s, powers >= 0)")
+    if not (isinstance(dts, list) and len(dts) <= 256 and all(map(doppler_ok, dts))):
+        raise bad("site.dopplers", "must be at most 256 {doppler_hz in [0, 1e5], shift_hz within +-1e5}")
+    if lp is not None and not (isinstance(lp, list) and len(lp) <= 10**6 and all(map(num, lp))):
+        raise bad("site.log_prior", "must be a flat list of finite numbers, one per hypothesis")
 
 
 @register("diffusion")
@@ -140,7 +173,7 @@ class DiffusionEstimator(Estimator):
                                n_rx=n_rx, n_tx=self.n_tx, kind="estimator")
         self.device = self.model.device
         grid, top, start_scale = conditioning_from_metadata(self.model.metadata, self.model.path)
-        self.adapted = json.loads(self.model.metadata.get("adaptation", "null"))
+        self.adapted = adaptation_from_metadata(self.model.metadata, self.model.path)
         self.cond = Conditioner(spec, grid, top, start_scale)
         self.patterns = [self.cond.pattern(spec.pilot_mask(tx)) for tx in range(self.n_tx)]
         self.steps, self.max_steps, self.step_ratio = steps, int(max_steps), float(step_ratio)
