@@ -17,7 +17,8 @@ _BLOCKS = {
     "symbol_denoiser": "symbol_denoiser", "frame_decoder": "frame_decoder", "link_stats": "link_stats",
     "sigmf_sink": "sigmf_io", "sigmf_source": "sigmf_io", "stock_ofdm_rx": "stock_ofdm_rx",
 }
-_SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io"}
+_SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io",
+               "adaptation"}
 
 
 def __getattr__(name):

@@ -57,14 +57,12 @@ def receiver_throughput(cfg, frames: int = 400) -> dict:
 
 
 def estimator_speed(cfg, reps: int = 200, batch: int = 32) -> dict:
-    from . import estimation
+    from .link import make_estimator
     from .metrics.evaluate import received_grid
     from .sim.grid import ChannelConfig, grid_channels
 
     spec = cfg.spec()
-    est = estimation.make(cfg.estimator, spec, cfg.n_rx, cfg.n_tx,
-                          **({"config": ChannelConfig(cfg.profile, cfg.delay_spread, cfg.doppler)}
-                             if cfg.estimator == "genie" else {}))
+    est = make_estimator(cfg.estimator, spec, cfg)
     rng = np.random.default_rng(0)
     H = grid_channels(spec, ChannelConfig(cfg.profile, cfg.delay_spread, cfg.doppler), batch, n_rx=cfg.n_rx, rng=rng)
     Y = received_grid(H, spec, cfg.snr_db, rng)
@@ -131,20 +129,20 @@ def run_child(job: dict) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def bench(estimators=("ls", "lmmse"), antennas=((1, 2), (2, 2), (1, 4)), frames: int = 400,
-          snr_db: float = 25.0, device: str = "cpu", progress=print) -> list[dict]:
+def bench(estimators=("ls", "lmmse", "diffusion"), antennas=((1, 2), (2, 2), (1, 4)), frames: int = 400,
+          snr_db: float = 25.0, device: str = "cpu", progress=print, preset: str = "nr72") -> list[dict]:
     rows = []
     stock = run_child({"kind": "stock", "frames": frames})
     rows.append({"config": "stock digital.ofdm_rx (wifi-like 64/16, BPSK)", **stock})
     progress(_fmt(rows[-1]))
     for n_tx, n_rx in antennas:
         for est in estimators:
-            cfg = dict(n_tx=n_tx, n_rx=n_rx, estimator=est, snr_db=snr_db)
-            if device != "cpu":
+            cfg = dict(preset=preset, n_tx=n_tx, n_rx=n_rx, estimator=est, snr_db=snr_db)
+            if est == "diffusion":
                 cfg["estimator_options"] = {"device": device}
-            r = run_child({"kind": "gdm", "frames": frames, "cfg": {k: v for k, v in cfg.items()
-                                                                     if k != "estimator_options"}})
-            r.update(config=f"gr-gdm nr72 {n_tx}x{n_rx} {est}", antennas=f"{n_tx}x{n_rx}", estimator=est,
+            r = run_child({"kind": "gdm", "frames": frames, "cfg": cfg})
+            r.update(config=f"gr-gdm {preset} {n_tx}x{n_rx} {est}", antennas=f"{n_tx}x{n_rx}", estimator=est,
+                     preset=preset,
                      ratio_to_stock=r["samples_per_s"] / stock["samples_per_s"], device=device)
             rows.append(r)
             progress(_fmt(rows[-1]))

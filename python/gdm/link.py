@@ -42,6 +42,7 @@ class LinkConfig:
     seed: int = 0
     batch: int = 32
     impairments: dict | None = None  # sim.impairments.Impairments fields, e.g. {"pa": "rapp"}
+    estimator_options: dict | None = None  # keywords for the estimator, e.g. {"device": "cuda"}
     iq_compensation: bool = False  # blind IQ-imbalance compensation of the samples before sync
     denoiser: str = "none"  # after the equalizer: none (plain demapping) | cpe | diffusion
     denoiser_model: str = ""  # diffusion: .onnx path ("" = the shipped model)
@@ -61,6 +62,34 @@ class LinkConfig:
 
     def receiver(self, estimator: str | None = None) -> "Receiver":
         return Receiver(estimator or self.estimator, self.denoiser, self.iq_compensation)
+
+
+def link_fields(d: dict, where: str = "link parameters") -> dict:
+    """The LinkConfig fields in ``d`` (e.g. a recording's gdm:link metadata), each checked to be
+    of its field's type; ValueError naming the field otherwise. Unknown keys are ignored."""
+    out = {}
+    for f in dataclasses.fields(LinkConfig):
+        if f.name not in d:
+            continue
+        v, default = d[f.name], f.default
+        if v is None and (default is None or f.name == "snr_db"):
+            ok = True
+        elif isinstance(default, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(v, bool):
+            ok = False
+        elif isinstance(default, str) or default is None and f.name == "fec":
+            ok = isinstance(v, str) and len(v) <= (4096 if f.name == "denoiser_model" else 64)
+        elif isinstance(default, int):
+            ok = isinstance(v, int) and -2**63 <= v < 2**63
+        elif isinstance(default, float):
+            ok = isinstance(v, (int, float)) and np.isfinite(v)
+        else:  # impairments: a dict of settings
+            ok = isinstance(v, dict)
+        if not ok:
+            raise ValueError(f"{where}: {f.name} has the wrong type or range ({str(v)[:40]!r}); fix or remove it")
+        out[f.name] = v
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +188,8 @@ def _receive(frames, spec, cfg, receivers, estimators, denoisers, scorers):
 
 def make_estimator(name: str, spec: FrameSpec, cfg: LinkConfig) -> estimation.Estimator:
     opts = {"config": cfg.channel_config()} if name == "genie" else {}
+    if name == cfg.estimator:
+        opts.update(cfg.estimator_options or {})
     return estimation.make(name, spec, cfg.n_rx, cfg.n_tx, **opts)
 
 

@@ -176,6 +176,13 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
     for m in ("nmse_db", "ber", "per"):
         if any(r["metric"] == m for r in rows):
             print(ev.table(rows, m))
+    if any(r["metric"] == "per" for r in rows):
+        at = ev.snr_at(rows, "per", 0.1)
+        ref = {sc: v for (sc, e), v in at.items() if e == "ls_interp"}
+        print("SNR at PER 10 %:")
+        for (sc, e), v in at.items():
+            gain = "" if v is None or ref.get(sc) is None or e == "ls_interp" else f"  ({ref[sc] - v:+.2f} dB vs ls_interp)"
+            print(f"  {e:<10} {'not reached' if v is None else f'{v:.2f} dB'}{gain}")
     print(f"wrote {csv_path} and {png}")
     return {"csv": str(csv_path), "png": str(png), "rows": rows}
 
@@ -188,10 +195,120 @@ def bench(args) -> None:
 
     ants = [tuple(int(v) for v in a.split("x")) for a in args.antennas.split(",")]
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
-    rows = run_bench(args.estimators.split(","), ants, args.frames, args.snr, args.device, progress=log)
+    if args.estimator_only:
+        from ..models.evaluate import benchmark
+
+        rows = []
+        for n_tx, n_rx in ants:
+            for name in args.estimators.split(","):
+                opts = {"device": args.device} if name == "diffusion" else None
+                for r in benchmark(name, [int(v) for v in args.steps.split(",")], n_frames=args.frames,
+                                   preset=args.preset, n_rx=n_rx, n_tx=n_tx, snr_db=args.snr, options=opts,
+                                   progress=False):
+                    rows.append(r)
+                    log(f"{name:<10} {n_tx}x{n_rx} steps={'' if r['steps'] is None else r['steps']:<2} "
+                        f"{r['frames_per_s']:8.1f} frames/s {r['ms_per_frame']:7.3f} ms/frame (batch {r['batch']}) "
+                        f"latency p50 {r['latency_ms_p50']:.2f} ms p99 {r['latency_ms_p99']:.2f} ms")
+        if args.json:
+            for r in rows:
+                print(json.dumps(r))
+        return
+    rows = run_bench(args.estimators.split(","), ants, args.frames, args.snr, args.device, progress=log,
+                     preset=args.preset)
     if args.json:
         for r in rows:
             print(json.dumps(r))
+
+
+def adapt(args) -> dict:
+    """`gr-gdm adapt`: exit status 0 adapted and written, 3 rejected by the guard (nothing written)."""
+    import shlex
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from ..adaptation import adapt as ad
+    from ..adaptation import observations as ob
+    from ..io.recording import base_path
+
+    log = (lambda line: print(line, file=sys.stderr, flush=True))
+    if args.frames < 2:
+        raise ValueError(f"--frames must be at least 2 (some are held out for the guard), got {args.frames}")
+    src = args.source
+    is_rec = base_path(src).with_suffix(".sigmf-meta").exists()
+    if is_rec:
+        with tqdm(total=args.frames, desc=f"frames from {base_path(src).name}", unit="frame", file=sys.stderr) as bar:
+            obs = ob.from_recording(src, args.frames, args.preset, progress=bar.update)
+        if obs.n_frames < args.frames:
+            log(f"gr-gdm adapt: the recording holds {obs.n_frames} usable frames (asked for {args.frames})")
+    else:
+        from ..metrics.evaluate import parse_scenario
+
+        if src.endswith((".sigmf-meta", ".sigmf-data")) or "/" in src:
+            raise ValueError(f"--from {src!r}: no such recording ({base_path(src).with_suffix('.sigmf-meta')} "
+                             "is missing); give a SigMF recording or a profile like TDL-C:2000:0")
+        _, scenario = parse_scenario(src)
+        n_tx, n_rx = args.antennas
+        spec = FrameSpec.preset(args.preset or "nr72", n_tx=n_tx)
+        log(f"gr-gdm adapt: simulating {args.frames} frames of {src} at {args.snr:g} dB ({n_tx}x{n_rx})")
+        obs = ob.from_profile(scenario, args.snr, args.frames, spec, n_rx, args.seed, not args.estimate_noise)
+    result = ad.adapt(obs, args.model, args.holdout, margin_db=args.margin, min_z=args.min_z,
+                      progress=lambda s: log(f"  {s}"))
+    out = result.summary()
+    g = result.guard.to_dict()
+    site = result.site.summary()
+    shift = f" shifted by {site['doppler_shift_hz']:g} Hz" if site["doppler_shift_hz"] else ""
+    log(f"site: rms delay spread {site['rms_delay_spread_ns']:g} ns, Doppler {site['doppler_hz']:g} Hz{shift}, "
+        f"power {site['power']:g}; prior weight of the site hypotheses {out['site_prior_weight']:.2f}")
+    log(f"guard on {g['heldout_frames']} held-out frames: hold-out risk shipped {g['risk_shipped_db']:.2f} dB, "
+        f"adapted {g['risk_adapted_db']:.2f} dB ({g['z']:+.1f} standard errors) -> "
+        f"{'accepted' if g['accepted'] else 'REJECTED'}")
+    log(f"adaptation time {result.seconds['total']:.1f} s")
+    if result.accepted or args.force:
+        path = args.out or f"gdm_adapted_{obs.spec.name}.onnx"
+        cmd = "gr-gdm adapt " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["adapt"] else None
+        out["model"] = str(ad.export(result, path, command=cmd, force=args.force))
+        log(f"wrote {out['model']}  (use it: channel_estimator(method='diffusion', model=...), or "
+            f"--estimator-options / estimation.make('diffusion', spec, model=...))")
+    else:
+        out["model"] = None
+        out["exit_code"] = 3
+        log("the adapted model is worse than the shipped one on held-out frames: nothing written, the shipped "
+            "model stays (--force writes it anyway)")
+    if not args.json:
+        print(out.get("model") or "rejected")
+    return out
+
+
+def soak(args) -> dict:
+    import sys
+
+    from ..blocks.soak import soak as run_soak
+    from ..link import LinkConfig
+
+    n_tx, n_rx = args.antennas
+    cfg = LinkConfig(n_rx=n_rx, n_tx=n_tx, estimator=args.estimator, snr_db=args.snr, profile=args.profile,
+                     doppler=args.doppler, seed=args.seed)
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
+        (lambda line: print(line, flush=True))
+    return run_soak(cfg, args.minutes, args.interval, args.warmup, args.fault, progress=log)
+
+
+def faults(args) -> None:
+    import json
+    import sys
+
+    from ..blocks.fault_runs import fault_table, markdown
+    from ..link import LinkConfig
+
+    n_tx, n_rx = args.antennas
+    cfg = LinkConfig(n_rx=n_rx, n_tx=n_tx, estimator=args.estimator, snr_db=args.snr, frames=args.frames)
+    out = (lambda r: print(json.dumps(r, default=str), flush=True)) if args.json else \
+        (lambda r: print(f"{r['fault']}: {r}", file=sys.stderr, flush=True))
+    rows = fault_table(cfg, stall_s=args.stall, progress=out)
+    if not args.json:
+        print(f"{cfg.antennas} {cfg.estimator}, {cfg.snr_db:g} dB, {cfg.frames} frames per fault")
+        print(markdown(rows))
 
 
 def info(args) -> dict:
@@ -228,4 +345,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench"]
+__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench", "adapt", "soak", "faults"]

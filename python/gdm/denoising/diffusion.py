@@ -19,7 +19,6 @@ Per stream of every frame, in numpy around an onnxruntime session (runtime.OnnxM
 """
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -41,7 +40,10 @@ class DiffusionDenoiser(SymbolDenoiser):
 
         self.model = OnnxModel(model, device=device, threads=threads, checksum=checksum, spec=spec,
                                n_tx=self.n_tx, kind="denoiser")
-        mods = self.model.meta_json("modulations", [])
+        mods = self.model.meta_json("modulations", list)
+        if not all(isinstance(m, str) for m in mods):
+            raise MetadataMismatch(f"{self.model.path}: metadata 'modulations' must be a list of names, got "
+                                   f"{str(mods)[:40]}; re-export the model with `gr-gdm export --kind denoiser`")
         if spec.modulation not in mods:
             raise MetadataMismatch(f"{self.model.path} does not fit this receiver: modulation: model "
                                    f"trained for {', '.join(mods) or 'none listed'}, here {spec.modulation}")
@@ -94,5 +96,5 @@ class DiffusionDenoiser(SymbolDenoiser):
 
     def describe(self) -> dict:
         return {"path": str(self.model.path), "sha256": self.model.sha256, "device": self.device,
-                "modulations": self.model.meta_json("modulations", []), "preprocess": self.preprocess,
-                "heldout": json.loads(self.model.metadata.get("heldout_ber", "null"))}
+                "modulations": self.model.meta_json("modulations", list), "preprocess": self.preprocess,
+                "heldout": self.model.meta_json("heldout_ber", dict, default={})}

@@ -103,19 +103,6 @@ def heldout_metrics(denoisers: dict, n_frames: int = 64, seed: int = HELDOUT_SEE
     return out
 
 
-def snr_at(points: list[tuple[float, float]], target: float = TARGET) -> float | None:
-    """SNR where a BER curve [(snr, ber)] first falls to ``target`` (log-linear interpolation
-    between the bracketing points); None when it never does in the sweep."""
-    pts = sorted(points)
-    for (s0, b0), (s1, b1) in zip(pts, pts[1:]):
-        if b0 >= target > b1:
-            l0, l1, lt = np.log10(max(b0, 1e-9)), np.log10(max(b1, 1e-9)), np.log10(target)
-            return float(s0 + (s1 - s0) * (l0 - lt) / (l0 - l1))
-    if pts and pts[0][1] < target:
-        return float("-inf")  # already below at the first point
-    return None
-
-
 def sweep(scenario: str, impairments: dict, snrs, runs: int, frames: int, base: LinkConfig, receivers: dict,
           denoisers: dict, seed: int, progress=None) -> list[dict]:
     """Rows (scenario, receiver, snr_db, metric, value, n_frames) for ber, per, raw_ber. Each
@@ -158,15 +145,15 @@ def _done(bers: list[float]) -> bool:
 
 
 def summarize(rows: list[dict], receivers=None) -> dict:
-    """{scenario: {"snr_at_ber_1e-2": {receiver: dB}, "best_classical": name, "gain_db": ...}}."""
+    """{scenario: {"snr_at_ber_1e-2": {receiver: dB}, "best_classical": name, "gain_db": ...}}
+    (metrics.evaluate.snr_at: log-interpolated; None where the curve never reaches 1e-2)."""
+    from ..metrics.evaluate import snr_at
+
+    crossing = snr_at(rows, "ber", TARGET)
     out = {}
     for sc in dict.fromkeys(r["scenario"] for r in rows):
         names = receivers or list(dict.fromkeys(r["estimator"] for r in rows if r["scenario"] == sc))
-        at = {}
-        for n in names:
-            pts = [(r["snr_db"], r["value"]) for r in rows
-                   if r["scenario"] == sc and r["estimator"] == n and r["metric"] == "ber"]
-            at[n] = snr_at(pts)
+        at = {n: crossing.get((sc, n)) for n in names if (sc, n) in crossing}
         classical = {n: v for n, v in at.items() if n in CLASSICAL and v is not None}
         best = min(classical, key=classical.get) if classical else None
         entry = {"snr_at_ber_1e-2": at, "best_classical": best}

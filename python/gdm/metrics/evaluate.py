@@ -137,6 +137,7 @@ def plot(rows: list[dict], png) -> Path:
     for i, sc in enumerate(scen):
         for j, m in enumerate(metrics):
             ax = axes[i, j]
+            drawn = False
             for est in dict.fromkeys(r["estimator"] for r in rows if r["scenario"] == sc):
                 pts = sorted((r["snr_db"], r["value"]) for r in rows
                              if r["scenario"] == sc and r["estimator"] == est and r["metric"] == m)
@@ -145,6 +146,10 @@ def plot(rows: list[dict], png) -> Path:
                     if m != "nmse_db":
                         y = np.maximum(y, 1e-6)
                     ax.plot(x, y, marker="o", label=est)
+                    drawn = True
+            if not drawn:
+                ax.set_axis_off()
+                continue
             if m != "nmse_db":
                 ax.set_yscale("log")
             ax.set(xlabel="SNR [dB]", ylabel=m, title=f"{sc}: {m}")
@@ -157,16 +162,32 @@ def plot(rows: list[dict], png) -> Path:
     return png
 
 
+def snr_at(rows: list[dict], metric: str = "per", target: float = 0.1) -> dict[tuple[str, str], float | None]:
+    """{(scenario, estimator): SNR where ``metric`` first falls to ``target``}, interpolated
+    linearly in log(metric) between the two SNR points around it; None if never reached."""
+    out = {}
+    for sc, est in dict.fromkeys((r["scenario"], r["estimator"]) for r in rows if r["metric"] == metric):
+        pts = sorted((r["snr_db"], r["value"]) for r in rows
+                     if r["metric"] == metric and r["scenario"] == sc and r["estimator"] == est)
+        out[sc, est] = None
+        for (s0, v0), (s1, v1) in zip(pts, pts[1:]):
+            if v0 > target >= v1:
+                l0, l1 = np.log(max(v0, 1e-12)), np.log(max(v1, 1e-12))
+                out[sc, est] = float(s0 + (s1 - s0) * (l0 - np.log(target)) / (l0 - l1))
+                break
+        if pts and pts[0][1] <= target:
+            out[sc, est] = float(pts[0][0])  # already below at the lowest SNR tried (an upper bound)
+    return out
+
+
 def table(rows: list[dict], metric: str) -> str:
     """Plain-text table: one line per (scenario, estimator), one column per SNR."""
     sel = [r for r in rows if r["metric"] == metric]
     snrs = sorted({r["snr_db"] for r in sel})
     keys = list(dict.fromkeys((r["scenario"], r["estimator"]) for r in sel))
     fmt = (lambda v: f"{v:8.2f}") if metric == "nmse_db" else (lambda v: f"{v:8.1e}")
-    names = {k: f"{k[0]} {k[1]}" for k in keys}
-    w = max([34, *(len(n) + 1 for n in names.values())])
-    lines = [f"{metric:<{w}}" + "".join(f"{s:>8g}" for s in snrs)]
+    lines = [f"{metric:<44}" + "".join(f"{s:>8g}" for s in snrs)]
     for sc, est in keys:
         vals = {r["snr_db"]: r["value"] for r in sel if r["scenario"] == sc and r["estimator"] == est}
-        lines.append(f"{names[sc, est]:<{w}}" + "".join(fmt(vals[s]) if s in vals else f"{'-':>8}" for s in snrs))
+        lines.append(f"{(est + ' | ' + sc)[:43]:<44}" + "".join(fmt(vals[s]) if s in vals else f"{'-':>8}" for s in snrs))
     return "\n".join(lines)
