@@ -13,3 +13,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / ".dev"), os.
 os.environ.setdefault("GRC_BLOCKS_PATH", str(ROOT / "grc"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warning_throttle():
+    """Each test sees its own first warnings (the process-wide throttle would hide them after
+    earlier tests produced the same kind)."""
+    from gnuradio.gdm import logutil
+    logutil.THROTTLE = logutil.Throttle()
+    yield

@@ -8,6 +8,7 @@ import pmt
 from gnuradio import gr
 
 from .. import estimation
+from ..logutil import warn_throttled
 from ..sim.grid import ChannelConfig
 from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, log, make_spec, subscribed, to_pmt
 
@@ -183,7 +184,7 @@ class channel_estimator(gr.sync_block):
         try:
             H = est.estimate(Y, nv)
         except Exception as e:  # noqa: BLE001 - a learned estimator must never stop the receiver
-            log.warning("channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
+            warn_throttled(log, "channel_estimator.raised", "channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
                         est.name, B, type(e).__name__, e)
             H = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y, nv)
             labels = np.full(B, "ls_interp", object)
@@ -192,7 +193,7 @@ class channel_estimator(gr.sync_block):
             labels = np.where(fb, "gmm_lmmse", "").astype(object)
             bad = ~np.isfinite(H).all(tuple(range(1, H.ndim)))
             if bad.any():
-                log.warning("channel_estimator: %s gave a non-finite estimate for %d frames; using "
+                warn_throttled(log, "channel_estimator.nonfinite", "channel_estimator: %s gave a non-finite estimate for %d frames; using "
                             "ls_interp for them", est.name, int(bad.sum()))
                 H[bad] = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y[bad], nv[bad])
                 labels[bad] = "ls_interp"

@@ -8,6 +8,7 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
+from ..logutil import warn_throttled
 from ..ofdm import framing
 from ..ofdm.transceiver import random_payload, transmit
 from ._common import TX_FRAME_TAG, log, make_spec, to_pmt
@@ -47,12 +48,12 @@ class ofdm_tx(gr.sync_block):
     def _on_pdu(self, msg):
         data = pmt.cdr(msg) if pmt.is_pair(msg) else msg
         if not pmt.is_u8vector(data):
-            log.warning("ofdm_tx: dropped a PDU whose payload is not a u8vector")
+            warn_throttled(log, "ofdm_tx.not_u8", "ofdm_tx: dropped a PDU whose payload is not a u8vector")
             return
         payload = bytes(pmt.u8vector_elements(data))
         cap = framing.max_payload_bytes(self.spec.info_bits_per_frame)
         if len(payload) > cap:
-            log.warning("ofdm_tx: dropped a %d-byte PDU, frame capacity is %d bytes", len(payload), cap)
+            warn_throttled(log, "ofdm_tx.too_long", "ofdm_tx: dropped a %d-byte PDU, frame capacity is %d bytes", len(payload), cap)
             return
         with self._lock:
             self._queue.append(payload)

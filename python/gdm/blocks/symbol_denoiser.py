@@ -8,6 +8,7 @@ import pmt
 from gnuradio import gr
 
 from .. import denoising
+from ..logutil import warn_throttled
 from ._common import FRAME_TAG, check_ports, frame_batches, frame_tags, log, make_spec, to_pmt
 
 FALLBACK_TAG = pmt.intern("gdm_dn_fallback")
@@ -76,7 +77,7 @@ class symbol_denoiser(gr.sync_block):
                 Xg, Vg = core.denoise(X[good], V[good])
                 fb = np.asarray(core.last_info.get("fallback", np.zeros(int(good.sum()), bool)), bool)
             except Exception as e:  # noqa: BLE001 - the denoiser must never stop the receiver
-                log.warning("symbol_denoiser: %s failed on %d frames (%s: %s); plain demapping for them",
+                warn_throttled(log, "symbol_denoiser.raised", "symbol_denoiser: %s failed on %d frames (%s: %s); plain demapping for them",
                             core.name, int(good.sum()), type(e).__name__, e)
                 Xg, Vg, fb = X[good], V[good], np.ones(int(good.sum()), bool)
             Xo[good], Vo[good] = Xg, Vg
