@@ -4,16 +4,15 @@ against torch, SHA256SUMS update. Same conventions as the estimator's models/exp
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
-from ..models.export import FORMAT_VERSION, OPSET, read_metadata, set_metadata  # noqa: F401 (re-export)
+from ..models.export import (FORMAT_VERSION, OPSET, provenance, read_metadata, set_metadata,  # noqa: F401 (re-export)
+                             torch_ort_max_diff, write_onnx)
 from .features import N_COND, N_GLOBAL
-from .network import SymbolNet, n_params
+from .network import SymbolNet
 from .train import DenoiserTrainConfig, load_checkpoint, model_from_checkpoint
 
 INPUTS = ("y", "logv", "cond", "glob")
@@ -65,57 +64,26 @@ def model_metadata(cfg: DenoiserTrainConfig, net: SymbolNet, heldout: dict | Non
             "n_rx": list(mix.n_rx), "n_rx_p": list(mix.n_rx_p), "estimators": list(mix.estimators),
             "impairments": {k: v for k, v in mix.impairments.__dict__.items()}}, default=list),
         "training_snr_db": json.dumps(list(cfg.snr_db)),
-        "training_seed": str(cfg.seed),
-        "training_steps": str(cfg.steps),
-        "dataset_size": str(cfg.steps * cfg.batch),
-        "dataset": "generated on the fly by the numpy link (one fresh frame per training example)",
-        "training_config": json.dumps(cfg.to_dict(), sort_keys=True),
-        "n_params": str(n_params(net)),
-        "torch_version": torch.__version__,
-        "onnx_version": onnx.__version__,
-        "opset": str(OPSET),
+        **provenance(cfg, net, command,
+                     "generated on the fly by the numpy link (one fresh frame per training example)"),
     }
     if heldout is not None:
         meta["heldout_ber"] = json.dumps(heldout, sort_keys=True)
-    if command:
-        meta["training_command"] = command
     return meta
 
 
 def export_onnx(checkpoint, path, heldout: dict | None = None, command: str | None = None,
                 check: bool = True) -> Path:
     """Checkpoint (path or loaded dict) -> ONNX file at ``path`` (EMA weights)."""
-    ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    net, cfg = model_from_checkpoint(ck)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, example_inputs(cfg.spec()), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=list(INPUTS), output_names=[OUTPUT],
-                          dynamic_axes={n: {0: "batch"} for n in (*INPUTS, OUTPUT)}, do_constant_folding=True)
-    model = onnx.load(str(path))
-    set_metadata(model, model_metadata(cfg, net, heldout, command))
-    onnx.save(model, str(path))
-    if check:
-        onnx.checker.check_model(str(path))
-    return path
+    net, cfg = model_from_checkpoint(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
+    return write_onnx(net, example_inputs(cfg.spec()), path, model_metadata(cfg, net, heldout, command),
+                      INPUTS, OUTPUT, check)
 
 
 def parity(checkpoint, path, batch: int = 4, seed: int = 0) -> float:
     """Max |onnxruntime - torch| on random inputs."""
-    import onnxruntime as ort
-
-    ck = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    net, cfg = model_from_checkpoint(ck)
-    args = example_inputs(cfg.spec(), batch, seed)
-    with torch.no_grad():
-        ref = net(*args).numpy()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    got = sess.run([OUTPUT], {n: a.numpy() for n, a in zip(INPUTS, args)})[0]
-    return float(np.max(np.abs(got - ref)))
+    net, cfg = model_from_checkpoint(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
+    return torch_ort_max_diff(net, example_inputs(cfg.spec(), batch, seed), path, INPUTS, OUTPUT)
 
 
 def main(argv=None) -> None:

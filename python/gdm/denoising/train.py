@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..frame import FrameSpec
-from ..models.train import _save, load_checkpoint
+from ..models.train import _save, ema_update, load_checkpoint, resume
 from ..ofdm import qam
 from .data import TRAIN_PURPOSE, VAL_PURPOSE, ImpairmentMix, LinkMix, mixed_frames, purpose_rng
 from .features import MODULATIONS, prepare
@@ -235,17 +235,7 @@ def train(config: DenoiserTrainConfig, until: int | None = None) -> Path:
     rng = purpose_rng(cfg.seed, TRAIN_PURPOSE)
     step, history, elapsed = 0, [], 0.0
     if cfg.resume and ck_path.exists():
-        ck = load_checkpoint(ck_path)
-        if ck["config"] != cfg.to_dict():
-            changed = sorted(k for k in ck["config"] if ck["config"][k] != cfg.to_dict().get(k))
-            raise ValueError(f"{ck_path} was written by a different config (differs in {changed}); "
-                             "use another out_dir or resume=False")
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        step, history, elapsed = ck["step"], ck["history"], ck.get("elapsed_s", 0.0)
+        step, history, elapsed = resume(load_checkpoint(ck_path), ck_path, cfg, net, ema, opt, rng)
     val = validation_set(cfg)
 
     def state():
@@ -276,10 +266,7 @@ def train(config: DenoiserTrainConfig, until: int | None = None) -> Path:
         else:  # never let one bad batch poison the weights
             skipped += 1
             bar.write(f"step {step}: non-finite loss, batch skipped ({skipped} so far)")
-        with torch.no_grad():
-            decay = min(cfg.ema, (1 + step) / (10 + step))
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        ema_update(ema, net, step, cfg.ema)
         step += 1
         if torch.isfinite(loss):
             loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()

@@ -65,18 +65,20 @@ def model_metadata(cfg: TrainConfig, net: Denoiser, heldout: dict | None = None,
         "training_doppler_hz": json.dumps(list(cfg.doppler)),
         "training_timing_jitter": str(cfg.timing_jitter),
         "training_snr_db": json.dumps(list(cfg.snr_db)),
-        "training_seed": str(cfg.seed),
-        "training_steps": str(cfg.steps),
-        "dataset_size": str(cfg.steps * cfg.batch),
-        "dataset": "generated on the fly, one fresh channel per training example",
-        "training_config": json.dumps(cfg.to_dict(), sort_keys=True),
-        "n_params": str(n_params(net)),
-        "torch_version": torch.__version__,
-        "onnx_version": onnx.__version__,
-        "opset": str(OPSET),
+        **provenance(cfg, net, command, "generated on the fly, one fresh channel per training example"),
     }
     if heldout is not None:
         meta["heldout_nmse_db"] = json.dumps(heldout, sort_keys=True)
+    return meta
+
+
+def provenance(cfg, net, command: str | None, dataset: str) -> dict[str, str]:
+    """Training and tool facts every shipped model carries (what the model card is checked against)."""
+    meta = {"training_seed": str(cfg.seed), "training_steps": str(cfg.steps),
+            "dataset_size": str(cfg.steps * cfg.batch), "dataset": dataset,
+            "training_config": json.dumps(cfg.to_dict(), sort_keys=True),
+            "n_params": str(n_params(net)),
+            "torch_version": torch.__version__, "onnx_version": onnx.__version__, "opset": str(OPSET)}
     if command:
         meta["training_command"] = command
     return meta
@@ -86,17 +88,22 @@ def export_onnx(checkpoint, path, heldout: dict | None = None, command: str | No
                 check: bool = True) -> Path:
     """Checkpoint (path or loaded dict) -> ONNX file at ``path`` (EMA weights). Returns the path."""
     net, cfg = model_from_checkpoint(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
+    return write_onnx(net, example_inputs(cfg.spec()), path, model_metadata(cfg, net, heldout, command),
+                      INPUTS, OUTPUT, check)
+
+
+def write_onnx(net, args, path, meta: dict[str, str], inputs, output: str, check: bool = True) -> Path:
+    """torch module -> ONNX at ``path``: opset 17, batch axis dynamic, ``meta`` as metadata_props."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    args = example_inputs(cfg.spec())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, args, str(path), dynamo=False, opset_version=OPSET,
-                          input_names=list(INPUTS), output_names=[OUTPUT],
-                          dynamic_axes={n: {0: "batch"} for n in (*INPUTS, OUTPUT)},
+                          input_names=list(inputs), output_names=[output],
+                          dynamic_axes={n: {0: "batch"} for n in (*inputs, output)},
                           do_constant_folding=True)
     model = onnx.load(str(path))
-    set_metadata(model, model_metadata(cfg, net, heldout, command))
+    set_metadata(model, meta)
     if any(n.op_type == "GroupNormalization" for n in model.graph.node):
         raise RuntimeError("exported graph contains GroupNormalization (not allowed, see DESIGN)")
     onnx.save(model, str(path))
@@ -120,16 +127,19 @@ def read_metadata(path) -> dict[str, str]:
 
 def parity(checkpoint, path, batch: int = 4, seed: int = 0) -> float:
     """Max |onnxruntime - torch| on random inputs (the export test wants < 1e-4)."""
+    net, cfg = model_from_checkpoint(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
+    return torch_ort_max_diff(net, example_inputs(cfg.spec(), batch, seed), path, INPUTS, OUTPUT)
+
+
+def torch_ort_max_diff(net, args, path, inputs, output: str) -> float:
     import onnxruntime as ort
 
-    net, cfg = model_from_checkpoint(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
-    args = example_inputs(cfg.spec(), batch, seed)
     with torch.no_grad():
         ref = net(*args).numpy()
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    got = sess.run([OUTPUT], {n: a.numpy() for n, a in zip(INPUTS, args)})[0]
+    got = sess.run([output], {n: a.numpy() for n, a in zip(inputs, args)})[0]
     return float(np.max(np.abs(got - ref)))
 
 

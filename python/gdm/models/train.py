@@ -143,6 +143,30 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+@torch.no_grad()
+def ema_update(ema, net, step: int, rate: float) -> None:
+    """Exponential moving average of the weights (what is exported), warmed up over the first
+    steps so early weights do not linger."""
+    decay = min(rate, (1 + step) / (10 + step))
+    for pe, p in zip(ema.parameters(), net.parameters()):
+        pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
+def resume(ck: dict, ck_path, cfg, net, ema, opt, rng) -> tuple[int, list, float]:
+    """Restores an interrupted run in place (weights, optimiser, both random streams); refuses a
+    checkpoint of another config. Returns (step, history, elapsed_s)."""
+    if ck["config"] != cfg.to_dict():
+        changed = sorted(k for k in ck["config"] if ck["config"][k] != cfg.to_dict().get(k))
+        raise ValueError(f"{ck_path} was written by a different config (differs in {changed}); "
+                         "use another out_dir or resume=False")
+    net.load_state_dict(ck["model"])
+    ema.load_state_dict(ck["ema"])
+    opt.load_state_dict(ck["opt"])
+    rng.bit_generator.state = ck["rng"]
+    torch.set_rng_state(ck["torch_rng"])
+    return ck["step"], ck["history"], ck.get("elapsed_s", 0.0)
+
+
 def train(config: TrainConfig, until: int | None = None) -> Path:
     """Train (or resume) and return the path of the checkpoint ``<out_dir>/checkpoint.pt``.
     ``until``: stop (with a checkpoint) after that many steps, as an interruption would."""
@@ -161,17 +185,7 @@ def train(config: TrainConfig, until: int | None = None) -> Path:
     rng = purpose_rng(cfg.seed, TRAIN_PURPOSE)
     step, history, elapsed = 0, [], 0.0
     if cfg.resume and ck_path.exists():
-        ck = load_checkpoint(ck_path)
-        if ck["config"] != cfg.to_dict():
-            changed = sorted(k for k in ck["config"] if ck["config"][k] != cfg.to_dict().get(k))
-            raise ValueError(f"{ck_path} was written by a different config (differs in {changed}); "
-                             "use another out_dir or resume=False")
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["opt"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        step, history, elapsed = ck["step"], ck["history"], ck.get("elapsed_s", 0.0)
+        step, history, elapsed = resume(load_checkpoint(ck_path), ck_path, cfg, net, ema, opt, rng)
     val = validation_set(cfg, cond)
 
     def state():
@@ -201,10 +215,7 @@ def train(config: TrainConfig, until: int | None = None) -> Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            decay = min(cfg.ema, (1 + step) / (10 + step))
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        ema_update(ema, net, step, cfg.ema)
         step += 1
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
         bar.update(1)
