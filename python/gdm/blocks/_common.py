@@ -47,6 +47,11 @@ def check_ports(block: str, n_rx: int, n_tx: int) -> None:
         raise ValueError(f"{block}: n_rx and n_tx must be >= 1, got n_rx={n_rx}, n_tx={n_tx}")
 
 
+_UVECTOR = {np.dtype(t).str: f"init_{n}vector" for t, n in
+            ((np.uint8, "u8"), (np.int8, "s8"), (np.int16, "s16"), (np.int32, "s32"), (np.uint16, "u16"),
+             (np.uint32, "u32"), (np.float32, "f32"), (np.complex64, "c32"))}
+
+
 def to_pmt(obj):
     """Python/numpy -> PMT, recursively (dicts become PMT dicts, arrays uniform vectors)."""
     if isinstance(obj, dict):
@@ -59,6 +64,9 @@ def to_pmt(obj):
             obj = obj.astype(np.complex64)
         elif obj.dtype == np.float64:
             obj = obj.astype(np.float32)
+        init = _UVECTOR.get(obj.dtype.str)
+        if init is not None:  # pmt.to_pmt converts element by element in Python: 3-10x slower
+            return getattr(pmt, init)(obj.size, obj.reshape(-1).tolist())
         return pmt.to_pmt(np.ascontiguousarray(obj.reshape(-1)))
     if isinstance(obj, (bytes, bytearray)):
         return pmt.init_u8vector(len(obj), list(obj))
