@@ -37,6 +37,7 @@ def examples(ci: int):
 
 
 HANG_S = float(os.environ.get("GDM_FUZZ_HANG_S", "20"))
+SETTLE = 100  # the RSS growth column counts from this case on (warm-up excluded)
 
 
 def _rss_mb() -> float:
@@ -52,6 +53,7 @@ class _Tally:
         self.counts: collections.Counter = collections.Counter()
         self.slowest = 0.0
         self.rss_first = self.rss_last = None
+        self.rss_settled = None  # after SETTLE cases: imports, sessions and caches are in place
 
 
 class _Case:
@@ -91,18 +93,21 @@ class FuzzBook:
             dt = time.monotonic() - t0
             t.slowest = max(t.slowest, dt)
             t.rss_last = _rss_mb()
+            if t.cases == SETTLE:
+                t.rss_settled = t.rss_last
         if dt > HANG_S:
             t.hangs += 1
             raise AssertionError(f"fuzz case of class {input_class!r} took {dt:.1f} s (> {HANG_S:g} s): a hang")
 
     def table(self) -> str:
         rows = ["| input class | cases | crashes | hangs | items in | accepted | rejected, counted | "
-                "slowest case s | RSS change MB |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                f"slowest case s | RSS change MB (all cases) | RSS change MB (after case {SETTLE}) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, t in self.classes.items():
             rss = (t.rss_last or 0) - (t.rss_first or 0)
+            late = "-" if t.rss_settled is None else f"{(t.rss_last or 0) - t.rss_settled:+.0f}"
             rows.append(f"| {name} | {t.cases} | {t.crashes} | {t.hangs} | {t.counts['items']} | "
-                        f"{t.counts['accepted']} | {t.counts['rejected']} | {t.slowest:.2f} | {rss:+.0f} |")
+                        f"{t.counts['accepted']} | {t.counts['rejected']} | {t.slowest:.2f} | {rss:+.0f} | {late} |")
         notes = sorted(set(self.notes.values()))
         return "\n".join(rows) + "\n" + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
 

@@ -30,3 +30,12 @@ def test_soft_demap_sign_and_scale():
 def test_bad_modulation_lists_valid_names():
     with pytest.raises(ValueError, match="qpsk"):
         qam.constellation("256qam")
+
+
+@pytest.mark.parametrize("mod", ["qpsk", "16qam", "64qam"])
+def test_soft_demap_of_huge_symbols_is_finite_with_the_right_signs(mod):
+    pts = qam.constellation(mod)
+    y = (pts * np.float32(3e30)).astype(np.complex64)  # squares would overflow float32
+    llr = qam.soft_demap(y, 0.1, mod)
+    far = qam.soft_demap(pts * 50, 0.1, mod)
+    assert np.isfinite(llr).all() and np.array_equal(np.sign(llr), np.sign(far))

@@ -71,7 +71,9 @@ def _axis(modulation: str):
 
 def _axis_llr(v: np.ndarray, modulation: str) -> np.ndarray:
     pam, table = _axis(modulation)
-    d2 = (v[..., None] - pam) ** 2
+    # squared distances of float32 values past ~1e19 overflow to inf and inf - inf is NaN; far
+    # outside the constellation only the sign of each LLR matters (the decoder saturates them)
+    d2 = (np.clip(v, -1e4, 1e4)[..., None] - pam) ** 2
     return np.stack([d2[..., table[:, j]].min(-1) - d2[..., ~table[:, j]].min(-1)
                      for j in range(table.shape[1])], axis=-1)
 

@@ -60,7 +60,8 @@ def decode_batch(x_hat: np.ndarray, noise_var: np.ndarray, spec: FrameSpec) -> l
     raw = (llr < 0).astype(np.uint8)
     info = raw if spec.fec == "none" else fec.code(spec.bits_per_frame).decode(llr)[0]
     err = xd - qam.nearest_points(xd, spec.modulation)
-    evm = 10 * np.log10(np.maximum(np.mean(err.real ** 2 + err.imag ** 2, axis=1), 1e-30))
+    with np.errstate(over="ignore"):  # symbols near float32 max: EVM +inf is the right answer
+        evm = 10 * np.log10(np.maximum(np.mean(err.real ** 2 + err.imag ** 2, axis=1), 1e-30))
     out = []
     for b in range(B):
         if not finite[b]:
