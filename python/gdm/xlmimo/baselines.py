@@ -165,3 +165,18 @@ def sigw(Y, W, noise_var, cfg: NearFieldConfig, beta: float = 1.2, r_min: float 
         out[b] = sigw_single(y[b], A[b if A.shape[0] > 1 else 0], cfg, nv[b], Phi, thg, rhog,
                              max_paths, stop_factor, refine_iter)[0]
     return out[0] if squeeze else out
+
+
+def genie_ls(Y, W, noise_var, cfg: NearFieldConfig, theta, r) -> np.ndarray:
+    """Reference only (needs the true path directions theta [B, L] and distances r [B, L]):
+    least-squares path gains on the exact near-field responses. A lower reference that SIGW
+    approaches when it finds every path; not an estimator a receiver can run."""
+    Y, W, squeeze = as_batch(Y, W)
+    y, A = whiten(Y, W)
+    theta, r = np.atleast_2d(theta), np.atleast_2d(r)
+    out = np.empty((y.shape[0], A.shape[2], y.shape[2]), np.complex64)
+    for b in range(y.shape[0]):
+        Bm = steering_rho(theta[b], 1 / r[b], cfg).T                    # [N, L]
+        M = A[b if A.shape[0] > 1 else 0] @ Bm
+        out[b] = Bm @ np.linalg.lstsq(M, y[b], rcond=None)[0]
+    return out[0] if squeeze else out

@@ -1,0 +1,207 @@
+"""Measurement-consistent estimation with the learned channel prior.
+
+The prior is a denoiser D(x, sigma) ~ E[h | h + sigma n] (Tweedie), an ONNX session or the torch
+module. The observations are whitened (y = A h + n, n ~ CN(0, noise_var I), A = Q x N with the
+same A on every subcarrier, see ``ops.whiten``) and A is factored once per frame (SVD).
+
+Two samplers, both deterministic by default and without gradients through the network:
+
+``oamp`` (default): orthogonal AMP with the diffusion denoiser as its nonlinear step. Each
+    iteration (i) a de-biased LMMSE step turns the current estimate and the observations into
+    r = h + (approximately white Gaussian) error whose variance tau^2 follows from the operator's
+    singular values, (ii) the denoiser is called at exactly that noise level, sigma = tau: the
+    network step is matched to the measured uncertainty, so no noise schedule is tuned and the
+    number of steps is small, (iii) the output is made divergence-free, (D(r) - alpha r) / (1 - alpha),
+    with alpha the denoiser's divergence from one Monte-Carlo probe (batched with the main call),
+    and its error variance is read off the residual |y - A h|^2. The estimate is D(r) of the last
+    iteration (Tweedie posterior mean).
+``anneal``: plug-and-play reverse diffusion (DiffPIR-like): a geometric sigma schedule; at each
+    step denoise, then a regularised data-consistency solve
+    argmin |y - A h|^2 / noise_var + |h - D(x)|^2 / sigma^2 (closed form via the SVD), then
+    re-noise to the next sigma with the predicted noise direction (DDIM-like, deterministic).
+
+Both start from nothing but (y, A, noise_var), work for any P (compressive or not) and any
+subcarrier count the network accepts.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ops import ConsistencyOperator, as_batch, whiten
+
+ORT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class TorchDenoiser:
+    """Wraps an ``XLDenoiser`` module: __call__(x complex [B, N, K], sigma [B]) -> complex."""
+
+    def __init__(self, model, chunk: int = 32):
+        import torch
+        self.model, self.torch, self.chunk = model.eval(), torch, chunk
+
+    def __call__(self, x, sigma):
+        t = self.torch
+        xr = np.stack([x.real, x.imag], 1).astype(np.float32)
+        s = np.asarray(sigma, np.float32).reshape(-1)
+        outs = []
+        with t.no_grad():
+            for i in range(0, xr.shape[0], self.chunk):
+                outs.append(self.model(t.from_numpy(xr[i:i + self.chunk]),
+                                       t.from_numpy(s[i:i + self.chunk])).numpy())
+        o = np.concatenate(outs)
+        return (o[:, 0] + 1j * o[:, 1]).astype(np.complex64)
+
+
+class OnnxDenoiser:
+    """onnxruntime session of an exported prior (see ``export.py``); batches are padded to the
+    next bucket size so the CPU arena sees few shapes."""
+
+    def __init__(self, path_or_session, intra_op: int = 1, providers=None):
+        import onnxruntime as ort
+        if isinstance(path_or_session, ort.InferenceSession):
+            self.sess = path_or_session
+        else:
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = intra_op
+            so.inter_op_num_threads = 1
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self.sess = ort.InferenceSession(str(path_or_session), so,
+                                             providers=providers or ["CPUExecutionProvider"])
+        self.meta = self.sess.get_modelmeta().custom_metadata_map
+
+    def __call__(self, x, sigma):
+        xr = np.stack([x.real, x.imag], 1).astype(np.float32)
+        s = np.asarray(sigma, np.float32).reshape(-1)
+        B = xr.shape[0]
+        outs = []
+        i = 0
+        while i < B:
+            n = min(B - i, ORT_BUCKETS[-1])
+            nb = next(b for b in ORT_BUCKETS if b >= n)
+            xb = np.zeros((nb, *xr.shape[1:]), np.float32)
+            sb = np.ones(nb, np.float32)
+            xb[:n], sb[:n] = xr[i:i + n], s[i:i + n]
+            outs.append(self.sess.run(["h0"], {"x": xb, "sigma": sb})[0][:n])
+            i += n
+        o = np.concatenate(outs)
+        return (o[:, 0] + 1j * o[:, 1]).astype(np.complex64)
+
+
+def _nv(noise_var, B):
+    return np.broadcast_to(np.asarray(noise_var, float), (B,)).astype(float).copy()
+
+
+def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 6, probe: float = 0.02,
+         damping: float = 1.0, v_min: float = 1e-5, seed: int = 0, return_trace: bool = False):
+    """OAMP with a learned denoiser. y [B, Q, K] whitened observations, ``op`` the factored A.
+    Returns H_hat complex [B, N, K] (and per-iteration tau^2 if ``return_trace``)."""
+    B, Q, K = y.shape
+    N = op.A.shape[-1]
+    s2 = op.s ** 2                                                   # [B', r]
+    s2 = np.broadcast_to(s2, (B, s2.shape[-1]))
+    nv = _nv(noise_var, B)
+    rng = np.random.default_rng(seed)
+    x = np.zeros((B, N, K), complex)
+    v = np.ones(B)                                                    # prior E|h|^2 = 1
+    trace, eta = [], None
+    for it in range(n_iter):
+        vv, nn = v[:, None], nv[:, None]
+        g = vv * s2 / (vv * s2 + nn)                                   # [B, r]
+        c = N / np.maximum(g.sum(1), 1e-12)                           # [B]
+        # r = x + c V diag(v s / (v s^2 + nv)) U^H (y - A x)
+        res = y - op.apply(x)
+        gain = c[:, None] * vv * op.s / (vv * s2 + nn)
+        z = np.einsum("bqr,bqk->brk", op.U.conj(), res) * gain[..., None]
+        r = x + np.einsum("brn,brk->bnk", op.Vh.conj(), z)
+        rank = s2.shape[1]
+        trBB = (N - rank) + np.sum((1 - c[:, None] * g) ** 2, 1)
+        trWW = c ** 2 * np.sum(vv ** 2 * s2 / (vv * s2 + nn) ** 2, 1)
+        tau2 = np.maximum((trBB * v + trWW * nv) / N, 1e-8)
+        tau = np.sqrt(tau2)
+        trace.append(tau2)
+        last = it == n_iter - 1
+        if last:
+            eta = denoiser(r, tau)
+            break
+        eps = rng.standard_normal((B, N, K)) + 1j * rng.standard_normal((B, N, K))
+        dlt = probe * tau[:, None, None]
+        both = denoiser(np.concatenate([r, r + dlt * eps]), np.concatenate([tau, tau]))
+        eta, eta_p = both[:B], both[B:]
+        # average real-coordinate divergence: eps . (D(r + d eps) - D(r)) / (d * 2NK)
+        alpha = np.real(np.sum(eps.conj() * (eta_p - eta), axis=(1, 2))) / (probe * tau * 2 * N * K)
+        alpha = np.clip(alpha, 0.0, 0.99)
+        x_df = (eta - alpha[:, None, None] * r) / (1 - alpha[:, None, None])
+        x = damping * x_df + (1 - damping) * x
+        # error variance of x from the residual (unbiased for x's error independent of A)
+        resid = np.sum(np.abs(y - op.apply(x)) ** 2, axis=(1, 2))
+        v = np.maximum((resid - Q * K * nv) / (K * np.sum(s2, 1)), v_min)
+    out = eta.astype(np.complex64)
+    return (out, np.array(trace)) if return_trace else out
+
+
+def anneal(y, op: ConsistencyOperator, noise_var, denoiser, n_steps: int = 10,
+           sigma_max: float = 2.0, sigma_min: float = 0.02, zeta: float = 0.0, seed: int = 0):
+    """Plug-and-play reverse diffusion with a closed-form data-consistency step per step."""
+    B, Q, K = y.shape
+    N = op.A.shape[-1]
+    nv = _nv(noise_var, B)
+    rng = np.random.default_rng(seed)
+    sig = np.geomspace(sigma_max, sigma_min, n_steps)
+    h = op.solve(np.zeros((B, N, K), complex), y, nv, 1.0)            # LMMSE start
+    noise = (rng.standard_normal((B, N, K)) + 1j * rng.standard_normal((B, N, K))) / np.sqrt(2)
+    x = h + sig[0] * noise
+    for i, s in enumerate(sig):
+        d = denoiser(x, np.full(B, s))
+        h = op.solve(d, y, nv, s ** 2)
+        if i + 1 < n_steps:
+            eps_hat = (x - d) / s
+            eps_hat /= np.sqrt(np.mean(np.abs(eps_hat) ** 2, axis=(1, 2), keepdims=True)) + 1e-12
+            fresh = (rng.standard_normal((B, N, K)) + 1j * rng.standard_normal((B, N, K))) / np.sqrt(2)
+            x = h + sig[i + 1] * (np.sqrt(1 - zeta) * eps_hat + np.sqrt(zeta) * fresh)
+    return h.astype(np.complex64)
+
+
+class DiffusionEstimator:
+    """Channel estimator from combined pilot observations with the diffusion prior.
+
+    est = DiffusionEstimator("onnx_models/gdm_xlmimo_prior.onnx")   # or a TorchDenoiser/callable
+    H_hat = est.estimate(Y, W, noise_var)   # Y [B, P, N_RF, K], W [B or 1, P, N_RF, N] -> [B, N, K]
+    """
+
+    def __init__(self, prior, method: str = "oamp", n_iter: int | None = None, chunk: int = 16,
+                 **options):
+        if isinstance(prior, str) or hasattr(prior, "__fspath__"):
+            prior = OnnxDenoiser(prior)
+        self.denoiser = prior
+        self.method = method
+        self.n_iter = n_iter
+        self.chunk = chunk
+        self.options = options
+
+    def estimate(self, Y, W, noise_var) -> np.ndarray:
+        Y, W, squeeze = as_batch(Y, W)
+        B = Y.shape[0]
+        nv = _nv(noise_var, B)
+        out = np.empty((B, W.shape[-1], Y.shape[-1]), np.complex64)
+        for i in range(0, B, self.chunk):
+            sl = slice(i, i + self.chunk)
+            Yc = Y[sl]
+            Wc = W[sl] if W.shape[0] > 1 else np.broadcast_to(W, (Yc.shape[0], *W.shape[1:]))
+            y, A = whiten(Yc, Wc)
+            op = ConsistencyOperator(A)
+            if self.method == "oamp":
+                kw = dict(self.options)
+                if self.n_iter:
+                    kw["n_iter"] = self.n_iter
+                out[sl] = oamp(y, op, nv[sl], self.denoiser, **kw)
+            elif self.method == "anneal":
+                kw = dict(self.options)
+                if self.n_iter:
+                    kw["n_steps"] = self.n_iter
+                out[sl] = anneal(y, op, nv[sl], self.denoiser, **kw)
+            else:
+                raise ValueError(f"unknown sampler {self.method!r}: oamp | anneal")
+        return out[0] if squeeze else out
+
+    __call__ = estimate
