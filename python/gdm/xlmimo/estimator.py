@@ -54,6 +54,9 @@ class EstimatorCore:
         return self.cfg.n_ant * self.cfg.n_subcarriers
 
     def set_method(self, method: str) -> None:
+        if method == "diffusion" and (isinstance(self.prior, str) or hasattr(self.prior, "__fspath__")):
+            from .export import read_metadata, validate_metadata
+            validate_metadata(read_metadata(self.prior), n_ant=self.cfg.n_ant)
         if method == "ls" and self.n_pilots * self.cfg.n_rf < self.cfg.n_ant:
             raise ValueError(f"LS needs n_pilots * n_rf >= n_ant ({self.n_pilots} * {self.cfg.n_rf} "
                              f"< {self.cfg.n_ant})")

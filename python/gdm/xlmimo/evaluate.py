@@ -105,6 +105,15 @@ def evaluate(cfg: NearFieldConfig | None = None, scenario: str = "xlmimo", prior
     return rows
 
 
+def evaluate_scenarios(scenarios=tuple(SCENARIOS), **kw) -> list[dict]:
+    """``evaluate`` for several scenarios (default: in-range and both out-of-range distance
+    sets); keyword arguments as for ``evaluate``. Rows of all scenarios, one list."""
+    rows = []
+    for sc in scenarios:
+        rows += evaluate(scenario=sc, **kw)
+    return rows
+
+
 def benchmark(cfg: NearFieldConfig | None = None, prior=None, estimators=ESTIMATORS,
               n_pilots: int = 8, snr_db: float = 10.0, n_users: int = 16, seed: int = 777,
               diffusion_options: dict | None = None, repeats: int = 1) -> list[dict]:

@@ -42,41 +42,6 @@ def add_noise(h: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator | None 
     return h + n
 
 
-def aux_targets(paths: dict, cfg: NearFieldConfig, min_power: float = 0.05):
-    """Per DFT bin: path present (float), its direction and inverse distance (1/wavelength),
-    and a mask of bins holding a path of power |g|^2 >= min_power. Each [B, N] tensor."""
-    N = cfg.n_ant
-    th, r, g = paths["theta"], paths["r"], np.abs(paths["gain"]) ** 2
-    B, L = th.shape
-    pos = th * N * cfg.spacing_wl                          # DFT bin of direction theta
-    m = np.mod(np.round(pos).astype(int), N)
-    present = np.zeros((B, N), np.float32)
-    t_th = np.zeros((B, N), np.float32)
-    t_rho = np.zeros((B, N), np.float32)
-    mask = np.zeros((B, N), np.float32)
-    bi = np.repeat(np.arange(B), L)
-    order = np.argsort(g, axis=1).ravel() + np.repeat(np.arange(B) * L, L)   # strongest last wins
-    mm, tt, rr, gg = m.ravel()[order], th.ravel()[order], r.ravel()[order], g.ravel()[order]
-    bb = bi[order]
-    present[bb, mm] = 1.0
-    t_th[bb, mm] = tt
-    t_rho[bb, mm] = cfg.wavelength_m / rr
-    mask[bb, mm] = (gg >= min_power).astype(np.float32)
-    return tuple(torch.from_numpy(a) for a in (present, t_th, t_rho, mask))
-
-
-def aux_loss(aux: dict, targets, model) -> torch.Tensor:
-    """Detector BCE over bins + coarse-parameter regression (in bins and rho_max units)."""
-    present, t_th, t_rho, mask = targets
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(
-        aux["logit"], present, pos_weight=torch.tensor(4.0))
-    n = mask.sum().clamp(min=1.0)
-    e_th = ((aux["theta0"] - t_th) * model.n_ant / 2) ** 2
-    e_rho = ((aux["rho0"] - t_rho) / model.rho_max_wl * 4) ** 2
-    reg = ((e_th + e_rho) * mask).sum() / n
-    return bce + 0.5 * reg
-
-
 def sample_sigma(n: int, gen: torch.Generator, lo=SIGMA_RANGE[0], hi=SIGMA_RANGE[1]):
     u = torch.rand(n, generator=gen)
     return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
@@ -100,7 +65,7 @@ def evaluate_denoiser(model, H_val: np.ndarray, sigmas=EVAL_SIGMAS, seed: int = 
 def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 25.0, max_steps: int | None = None,
           batch: int = 16, lr: float = 2e-3, seed: int = 1, arch: dict | None = None,
           ema: float = 0.998, n_val: int = 128, log_every: int = 100, progress: bool = True,
-          sigma_range=SIGMA_RANGE, threads: int = 1, aux_weight: float = 0.3) -> dict:
+          sigma_range=SIGMA_RANGE, threads: int = 1) -> dict:
     """Train a denoiser prior for channels drawn from ``cfg``; stops after ``minutes`` of wall
     time or ``max_steps``. Returns a checkpoint dict (see module docstring)."""
     torch.set_num_threads(threads)
@@ -110,8 +75,6 @@ def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 25.0, max_s
     arch = dict(arch or {})
     kind = arch.pop("kind", "unet")
     arch.setdefault("n_ant", cfg.n_ant)
-    if kind == "atom":
-        arch.setdefault("spacing_wl", cfg.spacing_wl)
     model = make_model(kind, **arch)
     ema_model = copy.deepcopy(model)
     for p in ema_model.parameters():
@@ -130,18 +93,14 @@ def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 25.0, max_s
         frac = min(elapsed / budget, 1.0) if max_steps is None else step / max_steps
         for g in opt.param_groups:       # cosine decay to 2 % with a short warm-up
             g["lr"] = lr * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-        Hc, paths = generate_channels(rng, cfg, batch, return_paths=True)
-        h = to_real(Hc)
+        h = to_real(generate_channels(rng, cfg, batch))
         sig = sample_sigma(batch, gen, *sigma_range)
         x = add_noise(h, sig, gen)
         model.train()
-        if kind == "atom" and aux_weight > 0:
-            d, aux = model(x, sig, aux=True)
-            extra = aux_weight * aux_loss(aux, aux_targets(paths, cfg), model)
-        else:
-            d, extra = model(x, sig), 0.0
+        d = model(x, sig)
+        # EDM weighting: squared error relative to c_out^2 (~ sigma^2 at low noise)
         c_out2 = sig ** 2 * model.sigma_data ** 2 / (sig ** 2 + model.sigma_data ** 2)
-        loss = (((d - h) ** 2).mean((1, 2, 3)) * 2 / c_out2).mean() + extra
+        loss = (((d - h) ** 2).mean((1, 2, 3)) * 2 / c_out2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -193,7 +152,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ch", type=str, default="32,48,64,96")
     ap.add_argument("--kernel", type=int, default=5)
-    ap.add_argument("--kind", default="atom", choices=["atom", "unet"])
+    ap.add_argument("--kind", default="unet", choices=["unet"])
     ap.add_argument("--cfg", type=str, default=None, help="NearFieldConfig JSON overrides")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
