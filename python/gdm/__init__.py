@@ -16,8 +16,9 @@ _BLOCKS = {
     "channel_estimator": "channel_estimator", "mimo_equalizer": "mimo_equalizer",
     "frame_decoder": "frame_decoder", "link_stats": "link_stats",
     "sigmf_sink": "sigmf_io", "sigmf_source": "sigmf_io", "stock_ofdm_rx": "stock_ofdm_rx",
+    "xlmimo_sim": "xlmimo", "xlmimo_estimator": "xlmimo",
 }
-_SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io"}
+_SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io", "xlmimo"}
 
 
 def __getattr__(name):

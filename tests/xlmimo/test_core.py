@@ -44,10 +44,12 @@ def test_core_refuses_bad_input():
 def test_evaluate_rows_csv_and_png(tmp_path):
     rows = evaluate.evaluate(CFG, scenario="tiny", estimators=("swomp", "ls", "genie"),
                              pilots=(4, 8), snrs=(20.0,), n_frames=1, progress=False)
-    by = {(r["estimator"], r["pilot_overhead"]): r["value"] for r in rows}
+    by = {(r["estimator"], r["pilot_overhead"]): r["value"] for r in rows if r["metric"] == "nmse_db"}
+    ms = {(r["estimator"], r["pilot_overhead"]): r["value"] for r in rows if r["metric"] == "ms_per_estimate"}
     assert ("ls", 32) not in by and ("ls", 64) in by           # LS only where P N_RF >= N
     assert by[("genie", 64)] < by[("ls", 64)]                  # the true-path bound is the lowest
-    assert all(r["metric"] == "nmse_db" and r["n_frames"] == 1 for r in rows)
+    assert set(ms) == set(by) and all(v > 0 for v in ms.values())
+    assert all(r["n_frames"] == 1 and r["scenario"] == "tiny" for r in rows)
     evaluate.write_csv(rows, tmp_path / "x.csv")
     with open(tmp_path / "x.csv") as fh:
         got = list(csv.DictReader(fh))

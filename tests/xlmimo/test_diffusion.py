@@ -53,7 +53,7 @@ def tiny_prior(tmp_path_factory):
     torch = pytest.importorskip("torch")
     from gnuradio.gdm.xlmimo import export, training
     ck = training.train(TINY, max_steps=400, batch=16, lr=5e-3, seed=5, n_val=32, progress=False,
-                        arch={"ch": (16, 16), "k": 3, "emb": 16})
+                        arch={"ch": (16, 16), "k": 3, "kd": 3, "emb": 16})
     path = tmp_path_factory.mktemp("xl") / "tiny.onnx"
     meta = export.export_onnx(ck, path)
     return ck, path, meta
@@ -73,9 +73,12 @@ def test_tiny_prior_onnx_metadata_and_parity(tiny_prior):
     assert md["gdm_kind"] == "xlmimo_prior"
     assert nf.NearFieldConfig.from_json(md["channel_config"]) == TINY
     assert json.loads(md["inputs"])["x"][2] == 32
-    export.validate_metadata(md, n_ant=32)
-    with pytest.raises(ValueError, match="n_ant=32.*n_ant=64"):
+    export.validate_metadata(md, TINY)
+    export.validate_metadata(md, TINY.replace(n_users=9, r_range_m=(2.0, 9.0)))  # not part of the prior's shape
+    with pytest.raises(ValueError, match="n_ant=32 \\(model\\) vs n_ant=64 \\(here\\)"):
         export.validate_metadata(md, n_ant=64)
+    with pytest.raises(ValueError, match="n_subcarriers=2 \\(model\\) vs n_subcarriers=4.*bandwidth_hz"):
+        export.validate_metadata(md, TINY.replace(n_subcarriers=4, bandwidth_hz=50e6))
     with pytest.raises(ValueError, match="gdm_kind"):
         export.validate_metadata({"gdm_kind": "estimator"})
     assert export.check_parity(ck, path) < 1e-4
@@ -101,7 +104,7 @@ def test_tiny_prior_end_to_end_beats_lmmse(tiny_prior):
     import torch
     torch.manual_seed(0)
     untrained = sampling.DiffusionEstimator(sampling.TorchDenoiser(
-        make_model("unet", n_ant=32, ch=(16, 16), k=3, emb=16)))
+        make_model("unet2d", n_ant=32, n_sc=2, ch=(16, 16), k=3, emb=16)))
     assert _total_nmse_db(untrained.estimate(Y, W, up.noise_var), H) > e_diff + 3
 
 
@@ -111,7 +114,7 @@ def test_shipped_prior_nmse_at_one_point():
     value within a tolerance, and well below the angle-domain baseline on the same data."""
     from gnuradio.gdm.xlmimo import baselines, export
     md = export.read_metadata(SHIPPED)
-    export.validate_metadata(md, n_ant=256)
+    export.validate_metadata(md, nf.NearFieldConfig())
     cfg = nf.NearFieldConfig.from_json(md["channel_config"])
     ref = json.loads(md["test_point"])
     rng = np.random.default_rng(ref["seed"])

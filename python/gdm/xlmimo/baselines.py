@@ -39,14 +39,19 @@ def ls(Y, W, noise_var=None, cfg: NearFieldConfig | None = None) -> np.ndarray:
     return H[0] if squeeze else H
 
 
-def simultaneous_omp(y, A, Phi, noise_var, max_atoms, stop_factor=1.0, return_support=False):
+def atom_norms(A, Phi):
+    """|A phi_g| for every dictionary column (the same for all users sharing A)."""
+    G = A.conj().T @ A                                           # [N, N]
+    return np.sqrt(np.maximum(np.real(np.einsum("ng,nm,mg->g", Phi.conj(), G, Phi)), 1e-30))
+
+
+def simultaneous_omp(y, A, Phi, noise_var, max_atoms, stop_factor=1.0, return_support=False, norms=None):
     """Greedy support search common to all K columns of y [Q, K] for y = A Phi x + n.
     Atoms are scored by sum_k |<A phi, r_k>|^2 / |A phi|^2. Returns h = Phi_S x_S [N, K]."""
     Q, K = y.shape
     APhi = None
     # Correlations through A^H first (N x K), then the dictionary: cheap for large dictionaries.
-    G = A.conj().T @ A                                           # [N, N]
-    norms = np.sqrt(np.maximum(np.real(np.einsum("ng,nm,mg->g", Phi.conj(), G, Phi)), 1e-30))
+    norms = atom_norms(A, Phi) if norms is None else norms
     support, x = [], np.zeros((0, K), complex)
     R = y.copy()
     thr = stop_factor * noise_var * Q * K
@@ -69,9 +74,10 @@ def _omp_batch(Y, W, noise_var, Phi, max_atoms, stop_factor):
     y, A = whiten(Y, W)
     nv = _noise_vec(noise_var, y.shape[0])
     out = np.empty((y.shape[0], A.shape[2], y.shape[2]), np.complex64)
+    norms = [atom_norms(a, Phi) for a in A]                      # once per distinct operator
     for b in range(y.shape[0]):
-        out[b] = simultaneous_omp(y[b], A[b if A.shape[0] > 1 else 0], Phi, nv[b], max_atoms,
-                                  stop_factor)
+        i = b if A.shape[0] > 1 else 0
+        out[b] = simultaneous_omp(y[b], A[i], Phi, nv[b], max_atoms, stop_factor, norms=norms[i])
     return out[0] if squeeze else out
 
 
@@ -119,11 +125,10 @@ def _vp_objective(params, y, A, cfg, scale):
 
 
 def sigw_single(y, A, cfg: NearFieldConfig, noise_var, Phi, th_grid, rho_grid, max_paths=16,
-                stop_factor=1.0, refine_iter=20, rho_max=None):
+                stop_factor=1.0, refine_iter=20, rho_max=None, norms=None):
     """SIGW for one user: y [Q, K], A [Q, N]. Returns (h [N, K], theta [L], rho [L], gains [L, K])."""
     Q, K = y.shape
-    G = A.conj().T @ A
-    norms = np.sqrt(np.maximum(np.real(np.einsum("ng,nm,mg->g", Phi.conj(), G, Phi)), 1e-30))
+    norms = atom_norms(A, Phi) if norms is None else norms
     thr = stop_factor * noise_var * Q * K
     # Scales make one unit of either parameter about one resolution cell.
     half = cfg.aperture_m / 2
@@ -161,9 +166,11 @@ def sigw(Y, W, noise_var, cfg: NearFieldConfig, beta: float = 1.2, r_min: float 
     nv = _noise_vec(noise_var, y.shape[0])
     Phi, thg, rhog = _polar(cfg, beta, r_min)
     out = np.empty((y.shape[0], A.shape[2], y.shape[2]), np.complex64)
+    norms = [atom_norms(a, Phi) for a in A]
     for b in range(y.shape[0]):
-        out[b] = sigw_single(y[b], A[b if A.shape[0] > 1 else 0], cfg, nv[b], Phi, thg, rhog,
-                             max_paths, stop_factor, refine_iter)[0]
+        i = b if A.shape[0] > 1 else 0
+        out[b] = sigw_single(y[b], A[i], cfg, nv[b], Phi, thg, rhog, max_paths, stop_factor, refine_iter,
+                             norms=norms[i])[0]
     return out[0] if squeeze else out
 
 

@@ -56,7 +56,7 @@ class EstimatorCore:
     def set_method(self, method: str) -> None:
         if method == "diffusion" and (isinstance(self.prior, str) or hasattr(self.prior, "__fspath__")):
             from .export import read_metadata, validate_metadata
-            validate_metadata(read_metadata(self.prior), n_ant=self.cfg.n_ant)
+            validate_metadata(read_metadata(self.prior), self.cfg)
         if method == "ls" and self.n_pilots * self.cfg.n_rf < self.cfg.n_ant:
             raise ValueError(f"LS needs n_pilots * n_rf >= n_ant ({self.n_pilots} * {self.cfg.n_rf} "
                              f"< {self.cfg.n_ant})")
@@ -84,7 +84,8 @@ class EstimatorCore:
             raise ValueError(f"input vectors must have length {self.vlen_in}, got {vecs.shape[-1]}")
         W = self.W if combiners is None else np.asarray(combiners, np.complex64)
         if W is None:
-            raise ValueError("no combiner matrices: set them (parameter or message) first")
+            raise ValueError("no combiner matrices: pass them as the combiners parameter, a "
+                             "'combiners' message or a gdm_xlmimo_combiners tag first")
         B = vecs.shape[0]
         Y = vecs.reshape(B, self.n_pilots, self.cfg.n_rf, self.cfg.n_subcarriers)
         nv = self.noise_var if noise_var is None else noise_var

@@ -135,16 +135,26 @@ def read_metadata(path) -> dict:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def validate_metadata(meta: dict, n_ant: int | None = None) -> None:
-    """Refuse a model that is not an XL-MIMO prior or does not fit the array (the message says
-    what differs). The network accepts any subcarrier count (it is equivariant over
-    subcarriers), so only the antenna count must match."""
+def validate_metadata(meta: dict, cfg=None, n_ant: int | None = None) -> None:
+    """Refuse a model that is not an XL-MIMO prior or does not fit the array and band of ``cfg``
+    (a NearFieldConfig; or just ``n_ant``). The message says what differs and what to do. The
+    network's shapes fix N and K, and it learned the delay structure for one subcarrier spacing
+    and the near-field phase for one carrier and element spacing, so those must match too."""
     from ..sim.nearfield import NearFieldConfig
     if meta.get("gdm_kind") != GDM_KIND:
-        raise ValueError(f"model gdm_kind is {meta.get('gdm_kind')!r}, expected {GDM_KIND!r}")
-    cfg = NearFieldConfig.from_json(meta["channel_config"])
-    if n_ant is not None and n_ant != cfg.n_ant:
-        raise ValueError(f"model was trained for n_ant={cfg.n_ant}, block has n_ant={n_ant}")
+        raise ValueError(f"model gdm_kind is {meta.get('gdm_kind')!r}, expected {GDM_KIND!r}: "
+                         "pass an XL-MIMO prior (e.g. onnx_models/gdm_xlmimo_prior.onnx)")
+    trained = NearFieldConfig.from_json(meta["channel_config"])
+    want = {"n_ant": n_ant} if cfg is None else {k: getattr(cfg, k) for k in CHECKED_FIELDS}
+    diff = [f"{k}={getattr(trained, k)!r} (model) vs {k}={v!r} (here)" for k, v in want.items()
+            if v is not None and getattr(trained, k) != v]
+    if diff:
+        raise ValueError("the XL-MIMO prior does not fit this array/band: " + "; ".join(diff)
+                         + ". Use matching parameters or train a prior for them "
+                         "(python -m gnuradio.gdm.xlmimo.training --cfg ...)")
+
+
+CHECKED_FIELDS = ("n_ant", "n_subcarriers", "spacing_wl", "fc_hz", "bandwidth_hz")
 
 
 def sha256(path) -> str:

@@ -27,6 +27,8 @@ def whiten(Y, W):
     y [B, Q, K] = stack_p L_p^-1 y_p and A [B or 1, Q, N] = stack_p L_p^-1 W_p with Q = P N_RF, so
     y = A h + n with n ~ CN(0, noise_var I)."""
     Y, W, _ = as_batch(Y, W)
+    if W.shape[0] > 1 and np.array_equal(W, np.broadcast_to(W[:1], W.shape)):
+        W = W[:1]                       # one combiner sequence for the whole batch (one frame)
     W = W.astype(np.complex128)
     C = np.einsum("bprn,bpsn->bprs", W, W.conj())
     Lc = np.linalg.cholesky(C)

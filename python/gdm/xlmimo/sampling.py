@@ -61,6 +61,13 @@ class OnnxDenoiser:
         if isinstance(path_or_session, ort.InferenceSession):
             self.sess = path_or_session
         else:
+            from pathlib import Path
+
+            from ..runtime import checksums
+            if not Path(path_or_session).is_file():
+                raise FileNotFoundError(f"XL-MIMO prior {path_or_session} does not exist; pass the path of an "
+                                        "exported prior (e.g. onnx_models/gdm_xlmimo_prior.onnx)")
+            checksums.verify(path_or_session)   # against SHA256SUMS beside it, when it lists the file
             so = ort.SessionOptions()
             so.intra_op_num_threads = intra_op
             so.inter_op_num_threads = 1

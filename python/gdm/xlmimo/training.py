@@ -73,8 +73,9 @@ def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 25.0, max_s
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     arch = dict(arch or {})
-    kind = arch.pop("kind", "unet")
+    kind = arch.pop("kind", "unet2d")
     arch.setdefault("n_ant", cfg.n_ant)
+    arch.setdefault("n_sc", cfg.n_subcarriers)
     model = make_model(kind, **arch)
     ema_model = copy.deepcopy(model)
     for p in ema_model.parameters():
@@ -137,7 +138,7 @@ def load_model(ckpt: dict | str):
         ckpt = torch.load(ckpt, map_location="cpu", weights_only=False)
     arch = dict(ckpt["arch"])
     arch["ch"] = tuple(arch["ch"])
-    m = make_model(arch.pop("kind", "unet"), **arch)
+    m = make_model(arch.pop("kind", "unet2d"), **arch)
     m.load_state_dict(ckpt["state_dict"])
     m.eval()
     return m, NearFieldConfig.from_json(ckpt["cfg"]), ckpt
@@ -151,8 +152,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ch", type=str, default="32,48,64,96")
-    ap.add_argument("--kernel", type=int, default=5)
-    ap.add_argument("--kind", default="unet", choices=["unet"])
+    ap.add_argument("--kernel", type=int, default=5, help="conv kernel along the angle axis")
+    ap.add_argument("--kernel-delay", type=int, default=3, help="conv kernel along the delay axis")
+    ap.add_argument("--kind", default="unet2d", choices=["unet2d"])
     ap.add_argument("--cfg", type=str, default=None, help="NearFieldConfig JSON overrides")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
@@ -160,7 +162,8 @@ def main(argv=None):
     if a.cfg:
         cfg = cfg.replace(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in json.loads(a.cfg).items()})
     ck = train(cfg, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, lr=a.lr, seed=a.seed,
-               arch={"ch": tuple(int(c) for c in a.ch.split(",")), "k": a.kernel, "kind": a.kind})
+               arch={"ch": tuple(int(c) for c in a.ch.split(",")), "k": a.kernel, "kd": a.kernel_delay,
+                     "kind": a.kind})
     torch.save(ck, a.out)
     print(json.dumps({k: ck[k] for k in ("steps", "channels_seen", "minutes", "val_nmse_db", "n_params")}))
 
