@@ -41,8 +41,7 @@ def ls(Y, W, noise_var=None, cfg: NearFieldConfig | None = None) -> np.ndarray:
 
 def atom_norms(A, Phi):
     """|A phi_g| for every dictionary column (the same for all users sharing A)."""
-    G = A.conj().T @ A                                           # [N, N]
-    return np.sqrt(np.maximum(np.real(np.einsum("ng,nm,mg->g", Phi.conj(), G, Phi)), 1e-30))
+    return np.maximum(np.linalg.norm(A @ Phi, axis=0), 1e-15)
 
 
 def simultaneous_omp(y, A, Phi, noise_var, max_atoms, stop_factor=1.0, return_support=False, norms=None):

@@ -56,8 +56,9 @@ def export_onnx(ckpt, path, extra_meta: dict | None = None, opset: int = 17) -> 
         "training_cpu_minutes": f"{ck['minutes']:.1f}",          # one core (torch threads = 1)
         "training_r_range_m": json.dumps(list(cfg.r_range_m)),
         "heldout_denoise_nmse_db": json.dumps({str(k): round(v, 2) for k, v in ck["val_nmse_db"].items()}),
-        "sampler": json.dumps({"method": "oamp", "n_iter": 6, "network_calls": 11,
-                               "note": "5 iterations x (denoise + divergence probe) + final denoise"}),
+        "sampler": json.dumps({"method": "oamp", "max_iter": 16, "damping": 0.7, "tol": 0.01,
+                               "note": "per iteration one denoise + one divergence probe (batched), "
+                                       "stops when tau^2 settles; final denoise"}),
         "torch_version": torch.__version__,
         "onnx_version": onnx.__version__,
         "opset": str(opset),

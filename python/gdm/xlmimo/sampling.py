@@ -99,9 +99,13 @@ def _nv(noise_var, B):
     return np.broadcast_to(np.asarray(noise_var, float), (B,)).astype(float).copy()
 
 
-def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 6, probe: float = 0.02,
-         damping: float = 1.0, v_min: float = 1e-5, seed: int = 0, return_trace: bool = False):
+def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 16, probe: float = 0.02,
+         damping: float = 0.7, tol: float = 0.01, v_min: float = 1e-5, seed: int = 0,
+         return_trace: bool = False):
     """OAMP with a learned denoiser. y [B, Q, K] whitened observations, ``op`` the factored A.
+    Stops when every effective noise level tau^2 of the batch changed by less than ``tol``
+    (relative) in one iteration, or after ``n_iter``. ``damping`` < 1 mixes the new estimate with
+    the previous one: undamped OAMP diverges for part of the users at P N_RF = N / 4.
     Returns H_hat complex [B, N, K] (and per-iteration tau^2 if ``return_trace``)."""
     B, Q, K = y.shape
     N = op.A.shape[-1]
@@ -126,9 +130,9 @@ def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 6, probe
         trWW = c ** 2 * np.sum(vv ** 2 * s2 / (vv * s2 + nn) ** 2, 1)
         tau2 = np.maximum((trBB * v + trWW * nv) / N, 1e-8)
         tau = np.sqrt(tau2)
+        converged = bool(trace) and np.all(np.abs(tau2 - trace[-1]) <= tol * trace[-1])
         trace.append(tau2)
-        last = it == n_iter - 1
-        if last:
+        if converged or it == n_iter - 1:
             eta = denoiser(r, tau)
             break
         eps = rng.standard_normal((B, N, K)) + 1j * rng.standard_normal((B, N, K))

@@ -21,7 +21,7 @@ import torch
 from ..sim.nearfield import NearFieldConfig, generate_channels
 from .model import make_model, n_params
 
-SIGMA_RANGE = (0.01, 4.0)
+SIGMA_RANGE = (0.02, 3.0)   # the noise levels the OAMP sampler visits from 0 to 20 dB
 EVAL_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -62,7 +62,7 @@ def evaluate_denoiser(model, H_val: np.ndarray, sigmas=EVAL_SIGMAS, seed: int = 
     return out
 
 
-def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 25.0, max_steps: int | None = None,
+def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 30.0, max_steps: int | None = None,
           batch: int = 16, lr: float = 2e-3, seed: int = 1, arch: dict | None = None,
           ema: float = 0.998, n_val: int = 128, log_every: int = 100, progress: bool = True,
           sigma_range=SIGMA_RANGE, threads: int = 1) -> dict:
@@ -146,22 +146,24 @@ def load_model(ckpt: dict | str):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the XL-MIMO diffusion channel prior")
-    ap.add_argument("--minutes", type=float, default=25.0)
+    ap.add_argument("--minutes", type=float, default=30.0, help="CPU minutes (one thread)")
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--ch", type=str, default="32,48,64,96")
+    ap.add_argument("--ch", type=str, default="16,32,48,64")
     ap.add_argument("--kernel", type=int, default=5, help="conv kernel along the angle axis")
     ap.add_argument("--kernel-delay", type=int, default=3, help="conv kernel along the delay axis")
     ap.add_argument("--kind", default="unet2d", choices=["unet2d"])
     ap.add_argument("--cfg", type=str, default=None, help="NearFieldConfig JSON overrides")
+    ap.add_argument("--sigma-range", type=str, default=",".join(map(str, SIGMA_RANGE)))
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     cfg = NearFieldConfig()
     if a.cfg:
         cfg = cfg.replace(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in json.loads(a.cfg).items()})
     ck = train(cfg, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, lr=a.lr, seed=a.seed,
+               sigma_range=tuple(float(v) for v in a.sigma_range.split(",")),
                arch={"ch": tuple(int(c) for c in a.ch.split(",")), "k": a.kernel, "kd": a.kernel_delay,
                      "kind": a.kind})
     torch.save(ck, a.out)
