@@ -52,3 +52,17 @@ def test_bench_xlmimo_json(capsys):
         for k in ("ms_per_estimate", "estimates_per_s", "latency_ms_p50", "latency_ms_p99", "peak_rss_mb"):
             assert r[k] > 0, (k, r)
     assert rows[0]["n_pilots"] == 16                                  # LS at the smallest P with P N_RF >= N
+
+
+def test_train_and_export_kind_xlmimo(tmp_path):
+    """The prior's trainer and exporter behind `gr-gdm train/export --kind xlmimo` (tiny array)."""
+    from gnuradio.gdm.runtime.checksums import read_sums, sha256_file
+    from gnuradio.gdm.xlmimo import export
+    ck, onnx = tmp_path / "p.pt", tmp_path / "m" / "p.onnx"
+    cfg = '{"n_ant": 32, "n_subcarriers": 2, "n_rf": 4, "n_users": 2, "n_paths": 1, "r_range_m": [1, 3]}'
+    assert main(["train", "--kind", "xlmimo", "--max-steps", "3", "--ch", "8,8", "--kernel", "3",
+                 "--cfg", cfg, "--out", str(ck)]) == 0
+    assert main(["export", "--kind", "xlmimo", "--ckpt", str(ck), "--out", str(onnx)]) == 0
+    md = export.read_metadata(onnx)
+    assert md["gdm_kind"] == "xlmimo_prior" and json.loads(md["test_point"])["n_pilots"] == 8
+    assert read_sums(onnx.parent / "SHA256SUMS") == {"p.onnx": sha256_file(onnx)}

@@ -10,7 +10,8 @@ from ..frame import FrameSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 # model kind -> module with train_cli(argv) and export_cli(argv); the remaining options pass through
-TRAINERS = {"estimator": "gnuradio.gdm.models.cli", "denoiser": "gnuradio.gdm.denoising.cli"}
+TRAINERS = {"estimator": "gnuradio.gdm.models.cli", "denoiser": "gnuradio.gdm.denoising.cli",
+            "xlmimo": "gnuradio.gdm.xlmimo.cli"}
 PASS_THROUGH = ("train", "export")
 
 

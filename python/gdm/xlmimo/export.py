@@ -1,7 +1,7 @@
 """ONNX export of the XL-MIMO channel prior with its metadata, and metadata checks.
 
-    python -m gnuradio.gdm.xlmimo.export --ckpt .cache/xlmimo_prior.pt \
-        --out onnx_models/gdm_xlmimo_prior.onnx [--eval-csv out/xlmimo/xlmimo.csv ...]
+    gr-gdm export --kind xlmimo --ckpt out/train/prior.pt --out onnx_models/gdm_xlmimo_prior.onnx \
+        [--eval-csv out/xlmimo/xlmimo.csv ...]          # also updates SHA256SUMS beside it
 
 Besides the training facts, the metadata holds a ``test_point`` (NMSE of the exported model at
 P = 8, 10 dB on a fixed held-out seed, measured through onnxruntime; the test suite re-measures
@@ -9,7 +9,8 @@ it) and, with --eval-csv, the held-out NMSE-vs-overhead tables at 10 dB.
 
 Graph: inputs ``x`` float32 [B, 2, N, K] (noisy channel, real/imag, antenna, subcarrier) and
 ``sigma`` float32 [B] (noise standard deviation per complex entry); output ``h0`` float32
-[B, 2, N, K] (denoised channel, Tweedie estimate). B and K are dynamic; opset 17.
+[B, 2, N, K] (denoised channel, Tweedie estimate). B is dynamic, N and K are the trained ones
+(the graph holds their DFT matrices); opset 17.
 """
 from __future__ import annotations
 
@@ -36,15 +37,14 @@ def export_onnx(ckpt, path, extra_meta: dict | None = None, opset: int = 17) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model, (x, s), str(path), input_names=["x", "sigma"], output_names=["h0"],
-                      dynamic_axes={"x": {0: "batch", 3: "subcarriers"}, "sigma": {0: "batch"},
-                                    "h0": {0: "batch", 3: "subcarriers"}},
+                      dynamic_axes={"x": {0: "batch"}, "sigma": {0: "batch"}, "h0": {0: "batch"}},
                       opset_version=opset, dynamo=False)
     meta = {
         "gdm_kind": GDM_KIND,
         "gdm_version": "1",
         "channel_config": cfg.to_json(),
-        "inputs": json.dumps({"x": ["batch", 2, N, "subcarriers"], "sigma": ["batch"]}),
-        "outputs": json.dumps({"h0": ["batch", 2, N, "subcarriers"]}),
+        "inputs": json.dumps({"x": ["batch", 2, N, K], "sigma": ["batch"]}),
+        "outputs": json.dumps({"h0": ["batch", 2, N, K]}),
         "layout": "x[b, 0/1 = real/imag, antenna, subcarrier]; channel normalised to E|h|^2 = 1",
         "noise_model": "x = h + sigma * CN(0, 1) per complex entry; h0 ~ E[h | x] (EDM preconditioning)",
         "sigma_range": json.dumps(ck["sigma_range"]),
@@ -163,11 +163,12 @@ def sha256(path) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="export the XL-MIMO prior to ONNX")
+    ap = argparse.ArgumentParser(prog="gr-gdm export --kind xlmimo", description="export the XL-MIMO prior to ONNX")
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--eval-csv", nargs="*", default=[],
                     help="evaluation CSVs whose 10 dB tables go into the metadata")
+    ap.add_argument("--no-sums", action="store_true", help="do not update SHA256SUMS beside the file")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -177,6 +178,12 @@ def main(argv=None):
     if a.eval_csv:
         extra["heldout_nmse_db_10db"] = eval_tables(a.eval_csv)
     set_metadata(a.out, extra)
+    if not a.no_sums:
+        from ..runtime.checksums import SUMS_NAME, read_sums
+        sums = Path(a.out).parent / SUMS_NAME
+        entries = read_sums(sums) if sums.exists() else {}
+        entries[Path(a.out).name] = sha256(a.out)
+        sums.write_text("".join(f"{h}  {n}\n" for n, h in sorted(entries.items())))
     print(json.dumps({"out": a.out, "bytes": Path(a.out).stat().st_size, "sha256": sha256(a.out),
                       "torch_onnx_max_abs_diff": err, "n_params": meta["n_params"],
                       "test_point": extra["test_point"]}))

@@ -1,7 +1,7 @@
 """Training of the XL-MIMO channel prior (denoising score matching with EDM weighting) on
 channels simulated on the fly, so every batch is new data and nothing can be over-fitted.
 
-    python -m gnuradio.gdm.xlmimo.training --minutes 25 --out .cache/xlmimo_prior.pt
+    gr-gdm train --kind xlmimo --out out/train/prior.pt     # 30 CPU minutes, one thread
 
 The checkpoint holds the model state (EMA weights), the architecture arguments, the channel
 configuration (JSON), the seed, the number of channels seen, the sigma range and a table of the
@@ -145,7 +145,8 @@ def load_model(ckpt: dict | str):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="train the XL-MIMO diffusion channel prior")
+    ap = argparse.ArgumentParser(prog="gr-gdm train --kind xlmimo",
+                                 description="train the XL-MIMO diffusion channel prior")
     ap.add_argument("--minutes", type=float, default=30.0, help="CPU minutes (one thread)")
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--batch", type=int, default=16)
