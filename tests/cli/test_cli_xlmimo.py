@@ -11,12 +11,16 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "gnuradio.gdm", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_eval_xlmimo_writes_csv_png_and_tables(tmp_path):
+def test_eval_xlmimo_writes_csv_png_and_tables(tmp_path, capsys):
     out = tmp_path / "xl.csv"
-    p = _cli("eval", "--scenario", "xlmimo", "--scenario", "xlmimo:40:150", "--estimators", "ls,genie",
-             "--pilots", "4,16", "--snrs", "20", "--frames", "1", "--csv", str(out))
-    assert p.returncode == 0, p.stderr
+    common = ["eval", "--scenario", "xlmimo", "--scenario", "xlmimo:40:150", "--pilots", "4,16", "--snrs", "20",
+              "--frames", "1", "--csv", str(out)]
+    assert main([*common, "--estimators", "ls"]) == 0
+    first = out.read_text().splitlines()
+    assert main([*common, "--estimators", "genie", "--append"]) == 0   # one estimator at a time, same seeds
+    stdout = capsys.readouterr().out
     rows = list(csv.DictReader(out.open()))
+    assert set(first) < set(out.read_text().splitlines())           # the LS rows are kept as they were
     assert list(rows[0])[:6] == ["scenario", "estimator", "snr_db", "metric", "value", "n_frames"]
     got = {(r["scenario"], r["estimator"], r["pilot_overhead"], r["metric"]) for r in rows}
     assert ("xlmimo", "genie", "64", "nmse_db") in got and ("xlmimo:40:150", "genie", "256", "nmse_db") in got
@@ -26,7 +30,7 @@ def test_eval_xlmimo_writes_csv_png_and_tables(tmp_path):
           if r["metric"] == "nmse_db"}
     assert nm[("xlmimo", "genie", "256")] < nm[("xlmimo", "ls", "256")]
     assert out.with_suffix(".png").stat().st_size > 1000
-    assert "| ls |" in p.stdout and "xlmimo:40:150, SNR 20 dB" in p.stdout
+    assert "| ls |" in stdout and "xlmimo:40:150, SNR 20 dB" in stdout
 
 
 def test_eval_xlmimo_refusals(capsys):

@@ -190,6 +190,9 @@ def _eval_xlmimo(args, scenarios) -> dict:
         rows += xl.evaluate(scenario=sc, prior=prior, estimators=names, pilots=pilots,
                             snrs=args.snrs or list(xl.SNRS), n_frames=args.frames or 4,
                             seed=xl.EVAL_SEED + args.seed)
+    if args.append and Path(args.csv).is_file():
+        rows = xl.merge(xl.read_csv(args.csv), rows)
+        scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     xl.write_csv(rows, args.csv)
     png = Path(args.csv).with_suffix(".png")
     xl.plot(rows, png)

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pilots", default="4,8,12,16,24,32",
                    help="XL-MIMO: pilot symbols P per user (overhead P*N_RF, N_RF = 16, N = 256)")
     p.add_argument("--prior", default=None, help="XL-MIMO: ONNX prior (default: the shipped one)")
+    p.add_argument("--append", action="store_true", help="XL-MIMO: keep the CSV's rows of other "
+                   "(scenario, estimator) pairs (same seeds, so runs per estimator combine)")
     p.add_argument("--lmmse-source", choices=["scenario", "mix"], default="scenario",
                    help="covariance for lmmse: the scenario's own channels, or the training mix")
     p.add_argument("--link", action="store_true", help="also BER/PER/NMSE on the simulated link")

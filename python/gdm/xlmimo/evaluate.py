@@ -189,6 +189,23 @@ def write_csv(rows: list[dict], path) -> None:
         w.writerows(rows)
 
 
+def read_csv(path) -> list[dict]:
+    """Rows written by ``write_csv`` (numbers back as numbers)."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        r["snr_db"], r["value"] = float(r["snr_db"]), float(r["value"])
+        for k in ("n_frames", "n_pilots", "pilot_overhead"):
+            r[k] = int(r[k])
+    return rows
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` rows whose (scenario, estimator) ``new`` does not recompute, then ``new``."""
+    redo = {(r["scenario"], r["estimator"]) for r in new}
+    return [r for r in old if (r["scenario"], r["estimator"]) not in redo] + new
+
+
 def plot(rows: list[dict], path, n_ant: int = 256) -> None:
     """One panel per (scenario, SNR): NMSE (dB) vs pilot overhead P N_RF / N."""
     import matplotlib

@@ -99,13 +99,15 @@ def _nv(noise_var, B):
     return np.broadcast_to(np.asarray(noise_var, float), (B,)).astype(float).copy()
 
 
-def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 16, probe: float = 0.02,
-         damping: float = 0.7, tol: float = 0.01, v_min: float = 1e-5, seed: int = 0,
+def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 24, probe: float = 0.02,
+         damping: float = 0.5, tol: float = 0.01, v_min: float = 1e-5, seed: int = 0,
          return_trace: bool = False):
     """OAMP with a learned denoiser. y [B, Q, K] whitened observations, ``op`` the factored A.
     Stops when every effective noise level tau^2 of the batch changed by less than ``tol``
     (relative) in one iteration, or after ``n_iter``. ``damping`` < 1 mixes the new estimate with
-    the previous one: undamped OAMP diverges for part of the users at P N_RF = N / 4.
+    the previous one (undamped OAMP diverges for part of the users at P N_RF = N / 4); a user
+    whose tau^2 grows gets its damping halved, and each user's estimate is the denoiser output
+    at its smallest tau^2 (OAMP's own error measure; no ground truth involved).
     Returns H_hat complex [B, N, K] (and per-iteration tau^2 if ``return_trace``)."""
     B, Q, K = y.shape
     N = op.A.shape[-1]
@@ -116,6 +118,8 @@ def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 16, prob
     x = np.zeros((B, N, K), complex)
     v = np.ones(B)                                                    # prior E|h|^2 = 1
     trace, eta = [], None
+    dmp = np.full(B, float(damping))
+    best, best_tau2 = np.zeros((B, N, K), np.complex64), np.full(B, np.inf)
     for it in range(n_iter):
         vv, nn = v[:, None], nv[:, None]
         g = vv * s2 / (vv * s2 + nn)                                   # [B, r]
@@ -131,23 +135,29 @@ def oamp(y, op: ConsistencyOperator, noise_var, denoiser, n_iter: int = 16, prob
         tau2 = np.maximum((trBB * v + trWW * nv) / N, 1e-8)
         tau = np.sqrt(tau2)
         converged = bool(trace) and np.all(np.abs(tau2 - trace[-1]) <= tol * trace[-1])
+        if trace:
+            dmp[tau2 > trace[-1] * (1 + tol)] *= 0.5
         trace.append(tau2)
         if converged or it == n_iter - 1:
             eta = denoiser(r, tau)
+            better = tau2 <= best_tau2
+            best[better] = eta[better]
             break
         eps = rng.standard_normal((B, N, K)) + 1j * rng.standard_normal((B, N, K))
         dlt = probe * tau[:, None, None]
         both = denoiser(np.concatenate([r, r + dlt * eps]), np.concatenate([tau, tau]))
         eta, eta_p = both[:B], both[B:]
+        better = tau2 < best_tau2
+        best[better], best_tau2[better] = eta[better], tau2[better]
         # average real-coordinate divergence: eps . (D(r + d eps) - D(r)) / (d * 2NK)
         alpha = np.real(np.sum(eps.conj() * (eta_p - eta), axis=(1, 2))) / (probe * tau * 2 * N * K)
         alpha = np.clip(alpha, 0.0, 0.99)
         x_df = (eta - alpha[:, None, None] * r) / (1 - alpha[:, None, None])
-        x = damping * x_df + (1 - damping) * x
+        x = dmp[:, None, None] * x_df + (1 - dmp[:, None, None]) * x
         # error variance of x from the residual (unbiased for x's error independent of A)
         resid = np.sum(np.abs(y - op.apply(x)) ** 2, axis=(1, 2))
         v = np.maximum((resid - Q * K * nv) / (K * np.sum(s2, 1)), v_min)
-    out = eta.astype(np.complex64)
+    out = best.astype(np.complex64)
     return (out, np.array(trace)) if return_trace else out
 
 
@@ -173,6 +183,29 @@ def anneal(y, op: ConsistencyOperator, noise_var, denoiser, n_steps: int = 10,
     return h.astype(np.complex64)
 
 
+class Symmetrized:
+    """D averaged over symmetries of the channel law: the mirror image R (reversal of the antenna
+    axis; the array is symmetric about its centre and directions are drawn symmetrically about
+    broadside) and, with ``phases`` = 2 or 4, global phase rotations by j^m (path gains have
+    uniform phase): mean over g of g^-1 D(g x). Each is a denoiser of the same prior, so the
+    average's error is never larger (Jensen); it costs 2 * phases network calls per call."""
+
+    def __init__(self, denoiser, phases: int = 1):
+        if phases not in (1, 2, 4):
+            raise ValueError(f"phases must be 1, 2 or 4, got {phases}")
+        self.denoiser, self.phases = denoiser, phases
+
+    def __call__(self, x, sigma):
+        B = x.shape[0]
+        rot = [1j ** m for m in range(self.phases)]
+        xs = [g * x for g in rot] + [g * x[:, ::-1] for g in rot]
+        out = self.denoiser(np.concatenate(xs), np.concatenate([sigma] * len(xs)))
+        n = len(rot)
+        acc = sum(out[i * B:(i + 1) * B] / rot[i] for i in range(n))
+        acc = acc + sum(out[(n + i) * B:(n + i + 1) * B, ::-1] / rot[i] for i in range(n))
+        return (acc / (2 * n)).astype(np.complex64)
+
+
 class DiffusionEstimator:
     """Channel estimator from combined pilot observations with the diffusion prior.
 
@@ -181,10 +214,10 @@ class DiffusionEstimator:
     """
 
     def __init__(self, prior, method: str = "oamp", n_iter: int | None = None, chunk: int = 16,
-                 **options):
+                 symmetrize: int = 0, **options):
         if isinstance(prior, str) or hasattr(prior, "__fspath__"):
             prior = OnnxDenoiser(prior)
-        self.denoiser = prior
+        self.denoiser = Symmetrized(prior, symmetrize) if symmetrize else prior
         self.method = method
         self.n_iter = n_iter
         self.chunk = chunk

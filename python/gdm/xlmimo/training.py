@@ -65,7 +65,7 @@ def evaluate_denoiser(model, H_val: np.ndarray, sigmas=EVAL_SIGMAS, seed: int = 
 def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 30.0, max_steps: int | None = None,
           batch: int = 16, lr: float = 2e-3, seed: int = 1, arch: dict | None = None,
           ema: float = 0.998, n_val: int = 128, log_every: int = 100, progress: bool = True,
-          sigma_range=SIGMA_RANGE, threads: int = 1) -> dict:
+          sigma_range=SIGMA_RANGE, threads: int = 1, init: dict | str | None = None) -> dict:
     """Train a denoiser prior for channels drawn from ``cfg``; stops after ``minutes`` of wall
     time or ``max_steps``. Returns a checkpoint dict (see module docstring)."""
     torch.set_num_threads(threads)
@@ -76,7 +76,13 @@ def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 30.0, max_s
     kind = arch.pop("kind", "unet2d")
     arch.setdefault("n_ant", cfg.n_ant)
     arch.setdefault("n_sc", cfg.n_subcarriers)
-    model = make_model(kind, **arch)
+    if init is not None:                 # continue from a checkpoint (its architecture and weights)
+        model, _, prev = load_model(init)
+        arch = {k: v for k, v in prev["arch"].items() if k != "kind"}
+        model.train()
+    else:
+        prev = None
+        model = make_model(kind, **arch)
     ema_model = copy.deepcopy(model)
     for p in ema_model.parameters():
         p.requires_grad_(False)
@@ -129,6 +135,7 @@ def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 30.0, max_s
         "cfg": cfg.to_json(), "seed": seed, "steps": step, "channels_seen": seen, "batch": batch,
         "minutes": (time.process_time() - c0) / 60, "wall_minutes": (time.time() - t0) / 60, "sigma_range": list(sigma_range),
         "val_nmse_db": val, "history": history, "n_params": n_params(model),
+        "init": None if prev is None else {k: prev[k] for k in ("seed", "steps", "channels_seen", "minutes")},
         "torch": torch.__version__,
     }
 
@@ -158,6 +165,7 @@ def main(argv=None):
     ap.add_argument("--kind", default="unet2d", choices=["unet2d"])
     ap.add_argument("--cfg", type=str, default=None, help="NearFieldConfig JSON overrides")
     ap.add_argument("--sigma-range", type=str, default=",".join(map(str, SIGMA_RANGE)))
+    ap.add_argument("--init", default=None, help="continue training this checkpoint (use another --seed)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     cfg = NearFieldConfig()
@@ -166,7 +174,7 @@ def main(argv=None):
     ck = train(cfg, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, lr=a.lr, seed=a.seed,
                sigma_range=tuple(float(v) for v in a.sigma_range.split(",")),
                arch={"ch": tuple(int(c) for c in a.ch.split(",")), "k": a.kernel, "kd": a.kernel_delay,
-                     "kind": a.kind})
+                     "kind": a.kind}, init=a.init)
     torch.save(ck, a.out)
     print(json.dumps({k: ck[k] for k in ("steps", "channels_seen", "minutes", "val_nmse_db", "n_params")}))
 
