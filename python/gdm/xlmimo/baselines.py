@@ -157,20 +157,38 @@ def sigw_single(y, A, cfg: NearFieldConfig, noise_var, Phi, th_grid, rho_grid, m
     return h, th, rho, x
 
 
+def gain_noise_var(A, cfg: NearFieldConfig, theta, rho, noise_var) -> float:
+    """Per-entry error variance that the noise leaves in a least-squares fit of path gains on the
+    responses b(theta, rho): noise_var tr((M^H M)^-1 B^H B) / N with M = A B. Computed from the
+    estimate alone (it ignores missed paths and parameter errors, so it is a lower bound; the
+    diffusion refinement scales it)."""
+    if np.size(theta) == 0:
+        return 1.0                                         # nothing found: prior variance
+    Bm = steering_rho(theta, rho, cfg).T
+    M = A @ Bm
+    G = M.conj().T @ M
+    return float(noise_var * np.real(np.trace(np.linalg.solve(G, Bm.conj().T @ Bm))) / cfg.n_ant)
+
+
 def sigw(Y, W, noise_var, cfg: NearFieldConfig, beta: float = 1.2, r_min: float | None = None,
-         max_paths: int = 16, stop_factor: float = 1.0, refine_iter: int = 20) -> np.ndarray:
-    """Simultaneous iterative gridless weighted estimator (polar detection + gridless refinement)."""
+         max_paths: int = 16, stop_factor: float = 1.0, refine_iter: int = 20, return_var: bool = False):
+    """Simultaneous iterative gridless weighted estimator (polar detection + gridless refinement).
+    With ``return_var`` also the per-user error variance estimate of ``gain_noise_var`` [B]."""
     Y, W, squeeze = as_batch(Y, W)
     y, A = whiten(Y, W)
     nv = _noise_vec(noise_var, y.shape[0])
     Phi, thg, rhog = _polar(cfg, beta, r_min)
     out = np.empty((y.shape[0], A.shape[2], y.shape[2]), np.complex64)
+    var = np.empty(y.shape[0])
     norms = [atom_norms(a, Phi) for a in A]
     for b in range(y.shape[0]):
         i = b if A.shape[0] > 1 else 0
-        out[b] = sigw_single(y[b], A[i], cfg, nv[b], Phi, thg, rhog, max_paths, stop_factor, refine_iter,
-                             norms=norms[i])[0]
-    return out[0] if squeeze else out
+        out[b], th, rho, _ = sigw_single(y[b], A[i], cfg, nv[b], Phi, thg, rhog, max_paths, stop_factor,
+                                         refine_iter, norms=norms[i])
+        var[b] = gain_noise_var(A[i], cfg, th, rho, nv[b]) if return_var else np.nan
+    if squeeze:
+        out, var = out[0], var[0]
+    return (out, var) if return_var else out
 
 
 def genie_ls(Y, W, noise_var, cfg: NearFieldConfig, theta, r) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..sim.nearfield import NearFieldConfig, generate_channels
 from .model import make_model, n_params
 
 SIGMA_RANGE = (0.02, 3.0)   # the noise levels the OAMP sampler visits from 0 to 20 dB
-EVAL_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+EVAL_SIGMAS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 def to_real(H: np.ndarray) -> torch.Tensor:
