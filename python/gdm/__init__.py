@@ -13,12 +13,13 @@ __version__ = "0.1.0"
 
 _BLOCKS = {
     "ofdm_tx": "ofdm_tx", "channel_sim": "channel_sim", "ofdm_sync_demod": "ofdm_sync_demod",
-    "channel_estimator": "channel_estimator", "mimo_equalizer": "mimo_equalizer",
-    "frame_decoder": "frame_decoder", "link_stats": "link_stats",
+    "iq_compensator": "iq_compensator", "channel_estimator": "channel_estimator", "mimo_equalizer": "mimo_equalizer",
+    "symbol_denoiser": "symbol_denoiser", "frame_decoder": "frame_decoder", "link_stats": "link_stats",
     "sigmf_sink": "sigmf_io", "sigmf_source": "sigmf_io", "stock_ofdm_rx": "stock_ofdm_rx",
     "xlmimo_sim": "xlmimo", "xlmimo_estimator": "xlmimo",
 }
-_SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io", "xlmimo"}
+_SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io",
+               "adaptation", "xlmimo"}
 
 
 def __getattr__(name):

@@ -173,10 +173,20 @@ class FrameSpec:
         pilot carriers are split by frequency comb (tx0 even positions, tx1 odd, ...)."""
         if not 0 <= tx < self.n_tx:
             raise ValueError(f"tx must be in [0, {self.n_tx}), got {tx}")
-        comb = np.zeros(self.n_occ, bool)
+        return self._pilot_masks[tx]
+
+    @cached_property
+    def _pilot_masks(self) -> tuple:
+        # computed once: the receiver asks for them for every batch (read-only: shared)
         cols = np.flatnonzero(self._pilot_any.any(axis=0))
-        comb[cols[tx::self.n_tx]] = True
-        return self._pilot_any & comb[None, :]
+        out = []
+        for tx in range(self.n_tx):
+            comb = np.zeros(self.n_occ, bool)
+            comb[cols[tx::self.n_tx]] = True
+            m = self._pilot_any & comb[None, :]
+            m.setflags(write=False)
+            out.append(m)
+        return tuple(out)
 
     @property
     def any_pilot_mask(self) -> np.ndarray:
@@ -209,7 +219,18 @@ class FrameSpec:
 
     def pilot_values(self, tx: int = 0) -> np.ndarray:
         """complex64 [n_sym, n_occ]: unit-modulus pilot symbols of stream ``tx``, 0 elsewhere."""
-        return np.where(self.pilot_mask(tx), self._pilot_sequence, 0).astype(np.complex64)
+        if not 0 <= tx < self.n_tx:
+            raise ValueError(f"tx must be in [0, {self.n_tx}), got {tx}")
+        return self._pilot_value_grids[tx]
+
+    @cached_property
+    def _pilot_value_grids(self) -> tuple:
+        out = []
+        for tx in range(self.n_tx):
+            v = np.where(self._pilot_masks[tx], self._pilot_sequence, 0).astype(np.complex64)
+            v.setflags(write=False)
+            out.append(v)
+        return tuple(out)
 
     @cached_property
     def preamble_freq(self) -> np.ndarray:

@@ -40,3 +40,14 @@ def test_info_and_bad_arguments(capsys):
     assert "valid estimators" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "--antennas", "2x1"])
+
+
+def test_run_with_impairments_and_denoiser(capsys):
+    assert main(["run", "--snr", "15", "--frames", "12", "--estimator", "lmmse", "--phase-noise", "wiener",
+                 "--pn-linewidth-hz", "150", "--denoiser", "cpe", "--iq-compensation", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["frames_sent"] == 12 and out["denoiser"]["method"] == "cpe" and out["iq_compensation"] is True
+    assert main(["run", "--frames", "2", "--denoiser", "magic"]) == 2
+    assert "unknown denoiser 'magic'; valid: none, cpe, diffusion" in capsys.readouterr().err
+    assert main(["run", "--frames", "2", "--pa", "rapp", "--adc-bits", "40"]) == 2
+    assert "ADC bits must be in [1, 16]" in capsys.readouterr().err

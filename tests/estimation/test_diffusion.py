@@ -138,3 +138,12 @@ def test_shipped_model_heldout_nmse():
 def test_shipped_model_loads_by_default_with_verified_checksum():
     est = estimation.make("diffusion", SPEC, n_rx=2)
     assert est.model.sha256 is not None and est.model.path.name == "gdm_chanest_nr72.onnx"
+
+
+def test_warm_up_runs_every_batch_bucket():
+    est = estimation.make("diffusion", FrameSpec.preset("nr72"), 1, device="cpu")
+    seen = []
+    run = est.model.run
+    est.model.run = lambda **kw: seen.append(len(kw["x"])) or run(**kw)
+    est.warm_up()
+    assert seen == list(est.buckets)

@@ -148,6 +148,8 @@ def test_option_lists_match_the_library():
     assert not missing, (f"estimators {missing} are registered but not offered in GRC: add them to "
                          "the method options in grc/gdm_channel_estimator.block.yml")
     assert set(offered) <= set(estimation.names())
+    from gnuradio.gdm import denoising
+    assert blocks["gdm_symbol_denoiser"]["method"]["options"] == denoising.names()
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,6 +194,10 @@ def test_grc_ports(platform, preset, n_rx, n_tx):
         "gdm_mimo_equalizer": (dict(preset=p, n_rx=n_rx, n_tx=n_tx),
                                [("complex", F)] * n_rx + [("complex", n_rx * n_tx * F)],
                                [("complex", K)] * n_tx + [("float", n_tx * K)]),
+        "gdm_symbol_denoiser": (dict(preset=p, n_tx=n_tx, method="'cpe'"),
+                                [("complex", K)] * n_tx + [("float", n_tx * K)],
+                                [("complex", K)] * n_tx + [("float", n_tx * K)]),
+        "gdm_iq_compensator": (dict(n_ch=n_rx), [("complex", 1)] * n_rx, [("complex", 1)] * n_rx),
         "gdm_frame_decoder": (dict(preset=p, n_tx=n_tx), [("complex", K)] * n_tx + [("float", n_tx * K)], []),
         "gdm_link_stats": (dict(preset=p, n_tx=n_tx), [], []),
     }
@@ -209,6 +215,8 @@ def test_grc_ports(platform, preset, n_rx, n_tx):
     ("gdm_mimo_equalizer", dict(n_rx=1, n_tx=2), "n_rx >= n_tx"),
     ("gdm_mimo_equalizer", dict(n_rx=2, n_tx=2, method="mrc"), "method != 'mrc'"),
     ("gdm_ofdm_sync_demod", dict(preset="'lte'"), "presets"),
+    ("gdm_symbol_denoiser", dict(method="'magic'"), "method in"),
+    ("gdm_iq_compensator", dict(memory=0), "memory >= 1"),
 ])
 def test_grc_asserts(platform, key, values, bad):
     errors = _grc_block(platform, key, **values).get_error_messages()

@@ -65,3 +65,63 @@ def test_missing_files_and_corrupt_json(tmp_path):
     base, _ = _make(tmp_path)
     with pytest.raises(RecordingError, match="receiver expects n_rx=4"):
         open_recording(base, n_rx=4)
+
+
+def _edit(base, **glob):
+    meta_p = base.with_suffix(".sigmf-meta")
+    m = json.loads(meta_p.read_text())
+    m["global"].update(glob)
+    meta_p.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("name", ["../outside.sigmf-data", "/etc/hostname", "sub/../../outside.sigmf-data"])
+def test_dataset_path_from_metadata_cannot_leave_the_folder(tmp_path, name):
+    rec = tmp_path / "rec_dir"
+    rec.mkdir()
+    base, _ = _make(rec)
+    (tmp_path / "outside.sigmf-data").write_bytes(b"\0" * 1600)  # a file the metadata points at
+    _edit(base, **{"core:dataset": name})
+    with pytest.raises(RecordingError, match="outside the recording's folder"):
+        open_recording(base)
+
+
+def test_dataset_name_inside_the_folder_is_used(tmp_path):
+    base, x = _make(tmp_path)
+    base.with_suffix(".sigmf-data").rename(tmp_path / "samples.bin")
+    _edit(base, **{"core:dataset": "samples.bin"})
+    assert np.allclose(open_recording(base).read(), x)
+    _edit(base, **{"core:metadata_only": True})
+    with pytest.raises(RecordingError, match="metadata_only"):
+        open_recording(base)
+
+
+@pytest.mark.parametrize("ref,msg", [
+    ({"seed": 0, "n_bytes": 10, "frames": 10**12}, "gdm:reference.frames"),
+    ({"seed": 0, "n_bytes": 10**9, "frames": 5}, "gdm:reference.n_bytes"),
+    ({"seed": "0", "n_bytes": 10, "frames": 5}, "gdm:reference.seed"),
+    ([1, 2], "gdm:reference must be"),
+])
+def test_payload_reference_is_bounded(tmp_path, ref, msg):
+    base, _ = _make(tmp_path)
+    _edit(base, **{"gdm:reference": ref})
+    with pytest.raises(RecordingError, match=msg):
+        open_recording(base)
+
+
+def test_captures_of_the_wrong_shape_are_explained(tmp_path):
+    base, _ = _make(tmp_path)
+    meta_p = base.with_suffix(".sigmf-meta")
+    m = json.loads(meta_p.read_text())
+    m["captures"] = 5
+    meta_p.write_text(json.dumps(m))
+    with pytest.raises(RecordingError, match="'captures' must be a list of objects"):
+        open_recording(base)
+
+
+def test_replay_refuses_link_parameters_of_the_wrong_type(tmp_path):
+    from gnuradio.gdm.blocks.sim_link import ReplayLink
+
+    base, _ = _make(tmp_path)
+    _edit(base, **{"gdm:link": {"n_tx": "two"}})
+    with pytest.raises(RecordingError, match="n_tx has the wrong type"):
+        ReplayLink(str(base))

@@ -52,3 +52,39 @@ def test_loss_from_sequence_gaps_and_restarts_without_tx_messages():
         sc.add_rx({"index": i, "seq": seq, "header_ok": True, "crc_ok": True})
     out = sc.summary()
     assert out["frames_sent"] is None and out["frames_lost"] == 3 and out["tx_restarts"] == 1
+
+
+def test_gap_in_the_samples_keeps_arrival_matching_and_missed_frames_are_listed():
+    sc = LinkScorer(SPEC)
+    H = np.ones((1, 1, 14, 72), np.complex64)
+    for s in range(6):
+        sc.add_tx(s, bytes([s]) * 20)
+        sc.add_truth(s, 1000 * s, 0.0, H)
+    sc.add_gap(2500, 1000)  # the source dropped samples 2500..3499 of the transmitter's stream
+    for s in (0, 1, 2, 4, 5):  # frame 3 fell into the gap; 2 was cut (bad header)
+        rep = _report(s, bytes([s]) * 20, flip=40 if s == 2 else 0, idx=s)
+        rep["sample_offset"] = 1000 * s - (1000 if s >= 3 else 0)  # receiver offsets after the gap
+        if s == 2:
+            rep["seq"] = None
+        sc.add_csi(s, H)
+        sc.add_rx(rep)
+    out = sc.summary()
+    # NMSE only for frames with no gap inside their 2160 samples: 0, 4 and 5 (not 1 and 2)
+    assert out["frames_ok"] == 4 and out["unmatched"] == 0 and out["nmse_frames"] == 3, out
+    assert out["gaps"] == 1 and out["samples_dropped"] == 1000
+    assert sc.missed_seqs() == [3]
+
+
+def test_a_good_header_overrides_a_wrong_arrival_match_and_seq_wraps():
+    sc = LinkScorer(SPEC)
+    H = np.ones((1, 1, 14, 72), np.complex64)
+    for s in range(65530, 65540):  # past the 16-bit header sequence number
+        sc.add_tx(s, bytes([s % 251]) * 20)
+        sc.add_truth(s, 1000 * s, 0.0, H)
+    rep = _report(65538 % 65536, bytes([65538 % 251]) * 20, idx=1)
+    rep["sample_offset"] = 1000 * 65531  # the arrival of another frame
+    sc.add_rx(rep)
+    out = sc.summary()
+    assert out["frames_ok"] == 1 and out["bits"] > 0 and out["ber"] == 0
+    assert 65538 not in sc.missed_seqs() and 65531 in sc.missed_seqs()
+    assert out["nmse_frames"] == 0  # matched by header only: no truth alignment, no NMSE

@@ -27,3 +27,24 @@ def test_blind_iq_compensation_restores_image_rejection():
     z = np.concatenate([comp.process(y[:, i:i + 10000]) for i in range(0, y.shape[1], 10000)], axis=1)
     circ = lambda v: abs(np.mean(v[:, -50000:] ** 2)) / np.mean(np.abs(v[:, -50000:]) ** 2)  # noqa: E731
     assert circ(y) > 0.05 and circ(z) < 0.01
+
+
+def test_tracking_cpe_follows_a_phase_walk_that_defeats_per_symbol_decisions():
+    spec = FrameSpec.preset("nr72")
+    _, grids, _ = transmit([random_payload(i, 100) for i in range(8)], range(8), spec)
+    rng = np.random.default_rng(3)
+    # a random walk of 0.15 rad per symbol away from the pilot symbols 2 and 11, where the channel
+    # estimate has absorbed the phase
+    walk = np.zeros((8, 1, spec.n_sym))
+    for s in (1, 0):
+        walk[..., s] = walk[..., s + 1] + rng.normal(0, 0.15, (8, 1))
+    for s in (*range(3, 11), 12, 13):
+        walk[..., s] = (walk[..., s - 1] if s != 12 else 0) + rng.normal(0, 0.15, (8, 1))
+    noisy = grids * np.exp(1j * walk)[..., None] + 0.03 * (rng.standard_normal(grids.shape) + 0j)
+    v = np.full(grids.shape, 1e-3)
+    d = spec.data_mask
+    err = lambda y: np.mean(np.abs(y[..., d] - grids[..., d]) ** 2)  # noqa: E731
+    plain, tracked = cpe_correct(noisy, v, spec), cpe_correct(noisy, v, spec, iterations=3, track=True)
+    assert np.mean(np.abs(walk) > 0.4) > 0.1  # beyond 16-QAM's decision angle
+    assert err(tracked) < 0.2 * err(plain)
+    assert err(tracked) < 3e-3

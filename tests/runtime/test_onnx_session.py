@@ -77,3 +77,41 @@ def test_cuda_request_without_cuda_is_refused_or_served():
         assert select_providers("auto")[1] == "cpu"
     with pytest.raises(ValueError):
         select_providers("tpu")
+
+
+def test_loading_a_model_leaves_the_floating_point_state_alone(model_dir):
+    OnnxModel(model_dir / "m.onnx", device="cpu", spec=NR72).run(
+        x=np.zeros((1, 2, 14, 72)), sigma=np.ones(1), cond=np.zeros((1, 8, 14, 72)), glob=np.zeros((1, 5)))
+    assert np.float64(5e-324) * 1.0 > 0  # subnormals still exist (no flush-to-zero left behind)
+
+
+@pytest.mark.parametrize("key,value,msg", [
+    ("antennas", "[1]", "'antennas' must be a JSON dict"),
+    ("antennas", '{"n_tx": 1}', "antennas.n_tx must be a list of integers"),
+    ("antennas", "not json", "'antennas' is not valid JSON"),
+    ("frame_spec", "[1]", "'frame_spec' must be a JSON dict"),
+    ("frame_spec", '{"occupied": {"a": 1}}', "frame occupied"),
+])
+def test_malformed_metadata_is_a_metadata_mismatch(model_dir, key, value, msg):
+    m = onnx.load(str(model_dir / "m.onnx"))
+    set_metadata(m, {key: value})
+    onnx.save(m, str(model_dir / "bad.onnx"))
+    with pytest.raises(MetadataMismatch, match=msg):
+        OnnxModel(model_dir / "bad.onnx", spec=NR72, n_rx=2, n_tx=1, checksum=False)
+
+
+def test_model_with_external_data_is_refused(model_dir):
+    m = onnx.load(str(model_dir / "m.onnx"))
+    onnx.save(m, str(model_dir / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    with pytest.raises(NotOnnxModel, match="external files"):
+        OnnxModel(model_dir / "ext.onnx", checksum=False)
+
+
+def test_unlisted_model_loads_with_its_digest_logged(model_dir, caplog):
+    (model_dir / "user").mkdir()
+    user = model_dir / "user" / "user.onnx"
+    shutil.copy(model_dir / "m.onnx", user)  # no SHA256SUMS beside it
+    m = OnnxModel(user, spec=NR72)
+    assert m.sha256 is None
+    assert "no checksum to verify against" in caplog.text and sha256_file(user) in caplog.text

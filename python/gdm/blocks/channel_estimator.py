@@ -13,6 +13,7 @@ from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tag
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
 FALLBACK_TAG = pmt.intern("gdm_est_fallback")
+SWITCH_TAG = pmt.intern("gdm_model_switch")
 
 
 class channel_estimator(gr.sync_block):
@@ -31,11 +32,20 @@ class channel_estimator(gr.sync_block):
     count at construction. A frame whose inference fails gets a classical estimate instead (the
     diffusion estimator's Gaussian-mixture LMMSE for a bad link, LS + interpolation when the
     whole call fails), a logged warning, a count in ``stats()['fallback']`` and a
-    ``gdm_est_fallback`` tag naming the replacement."""
+    ``gdm_est_fallback`` tag naming the replacement.
+
+    ``adapt=True`` (site adaptation, ``gnuradio.gdm.adaptation``): the block keeps the received
+    grids of the next ``adapt_frames`` good frames; a background thread fits the site prior to
+    them, validates it on the last quarter (held out) and writes the adapted model to
+    ``adapt_out`` (empty: the gr-gdm cache). If the guard accepts it, the diffusion estimator is
+    replaced between two batches (no frame waits or is dropped) and the first frame the new
+    model estimates carries a ``gdm_model_switch`` tag {model, gain_db, frames}; a rejected
+    adaptation leaves the model as it was. ``set_adapt(True)`` starts a new collection;
+    ``stats()['adapt']`` reports the state."""
 
     def __init__(self, preset="nr72", n_rx=2, n_tx=1, method="ls_interp", profile="TDL-A",
                  delay_spread=30e-9, doppler=0.0, chan_taps=False, publish_csi=True, options=None,
-                 model="", steps=-1, device="auto"):
+                 model="", steps=-1, device="auto", adapt=False, adapt_frames=200, adapt_out=""):
         check_ports("channel_estimator", n_rx, n_tx)
         self.spec = make_spec(preset, n_tx)
         self.n_rx, self.n_tx = int(n_rx), int(n_tx)
@@ -63,6 +73,31 @@ class channel_estimator(gr.sync_block):
         self.frames_flagged = 0
         self.frames_untagged = 0
         self.message_port_register_out(pmt.intern("csi"))
+        self.adapt_frames, self.adapt_out = int(adapt_frames), str(adapt_out or "")
+        self._adapter = None
+        self._switch_info = None  # set at a swap, tagged on the first frame the new model estimates
+        self.set_adapt(adapt)
+
+    def set_adapt(self, adapt: bool) -> None:
+        """True: collect ``adapt_frames`` frames and adapt (again); False: stop collecting."""
+        from ..adaptation.online import OnlineAdapter
+
+        if not adapt:
+            if self._adapter is not None:
+                self._adapter.stop()
+            return
+        if self._adapter is None:
+            base = self.options["diffusion"].get("model")
+            self._adapter = OnlineAdapter(self.spec, self.n_rx, self.adapt_frames, self.adapt_out or None,
+                                          base, make_estimator=self._adapted_estimator,
+                                          source={"kind": "stream", "block": "gdm_channel_estimator"})
+        else:
+            self._adapter.start()
+
+    def _adapted_estimator(self, path):
+        opts = dict(self.options.get("diffusion", {}))
+        opts["model"] = str(path)
+        return estimation.make("diffusion", self.spec, self.n_rx, self.n_tx, **opts)
 
     def _build(self, method):
         if method not in estimation.names():
@@ -97,8 +132,16 @@ class channel_estimator(gr.sync_block):
                 continue
             nv[b] = t.get("noise_var", np.nan)
             flagged[b] = bool(t.get("nonfinite", False))
+        ready = self._adapter.take_ready() if self._adapter is not None else None
         with self._lock:
+            if ready is not None:  # between batches: every later frame uses the adapted model
+                self._cache["diffusion"] = ready[0]
+                self._switch_info = {"model": ready[1]["model"], "gain_db": ready[1]["guard"]["gain_db"],
+                                     "frames": ready[1]["frames_adapt"] + ready[1]["frames_heldout"]}
             est = self._cache[self.method]
+            switch = self._switch_info if self.method == "diffusion" else None
+            if switch is not None:
+                self._switch_info = None
         H = np.zeros((B, self.n_rx, self.n_tx, S, spec.n_occ), np.complex64)
         good = ~flagged
         fallback = np.full(B, "", object)
@@ -110,6 +153,8 @@ class channel_estimator(gr.sync_block):
             nv[good] = nvg
             H[good], fb = self._estimate(est, Y[good], nvg)
             fallback[good] = fb
+        if self._adapter is not None and good.any():
+            self._adapter.collect(Y[good], nv[good])
         self.frames += B
         self.frames_flagged += int(flagged.sum())
         out = output_items[0][:n].reshape(B, S, self.n_rx, self.n_tx, F)
@@ -121,6 +166,8 @@ class channel_estimator(gr.sync_block):
             t = tags.get(b * S, {"index": None})
             self.add_item_tag(0, off, FRAME_TAG, to_pmt(t))
             self.add_item_tag(0, off, NOISE_TAG, pmt.from_double(float(nv[b])))
+            if b == 0 and switch is not None:
+                self.add_item_tag(0, off, SWITCH_TAG, to_pmt(switch))
             if fallback[b]:
                 self.add_item_tag(0, off, FALLBACK_TAG, pmt.intern(fallback[b]))
             if self.chan_taps:
@@ -153,5 +200,8 @@ class channel_estimator(gr.sync_block):
         return H, labels
 
     def stats(self) -> dict:
-        return dict(frames=self.frames, flagged=self.frames_flagged, untagged=self.frames_untagged,
-                    method=self.method, fallback=self.fallback_frames)
+        out = dict(frames=self.frames, flagged=self.frames_flagged, untagged=self.frames_untagged,
+                   method=self.method, fallback=self.fallback_frames)
+        if self._adapter is not None:
+            out["adapt"] = self._adapter.status()
+        return out

@@ -29,6 +29,9 @@ class frame_decoder(gr.sync_block):
         self.counters = dict(frames=0, ok=0, header_errors=0, crc_errors=0, flagged=0, untagged=0)
         self.message_port_register_out(pmt.intern("pdus"))
         self.message_port_register_out(pmt.intern("frames"))
+        if self.spec.fec != "none":
+            from ..ofdm.fec import warm_up
+            warm_up(self.spec.bits_per_frame)
 
     def work(self, input_items, output_items):
         S, K, spec = self.spec.n_sym, self.spec.n_occ, self.spec

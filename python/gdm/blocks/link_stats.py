@@ -1,6 +1,7 @@
 """link_stats: BER / PER / EVM / NMSE of a running link, printed and published as a message."""
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -13,7 +14,8 @@ from ._common import drain_messages, from_pmt, make_spec, to_pmt
 
 class link_stats(gr.basic_block):
     """Message ports in: ``tx`` (ofdm_tx), ``truth`` (channel_sim, optional), ``csi``
-    (channel_estimator, optional), ``frames`` (frame_decoder). Out: ``stats`` (a dict, every
+    (channel_estimator, optional), ``frames`` (frame_decoder), ``gaps`` (samples a source
+    dropped, {at, dropped}: e.g. faults.sample_gap; optional). Out: ``stats`` (a dict, every
     ``print_interval`` seconds and at stop). PER counts every transmitted frame not decoded with
     a good CRC; BER is over all bits of detected frames; NMSE compares each frame's estimate with
     the simulator's truth aligned to the receiver's timing and CFO."""
@@ -26,7 +28,8 @@ class link_stats(gr.basic_block):
         self.stop_timeout = 5.0
         self._lock = threading.Lock()
         self._last = time.monotonic()
-        self._handlers = (("tx", self._tx), ("truth", self._truth), ("csi", self._csi), ("frames", self._rx))
+        self._handlers = (("tx", self._tx), ("truth", self._truth), ("csi", self._csi), ("gaps", self._gap),
+                          ("frames", self._rx))
         for port, fn in self._handlers:
             self.message_port_register_in(pmt.intern(port))
             self.set_msg_handler(pmt.intern(port), fn)
@@ -47,6 +50,11 @@ class link_stats(gr.basic_block):
         with self._lock:
             self.scorer.add_csi(d["index"], d["H"].reshape(-1, self.spec.n_tx, self.spec.n_sym, self.spec.n_occ))
 
+    def _gap(self, msg):
+        d = from_pmt(msg)
+        with self._lock:
+            self.scorer.add_gap(d["at"], d["dropped"])
+
     def _rx(self, msg):
         d = from_pmt(msg)
         with self._lock:
@@ -57,10 +65,9 @@ class link_stats(gr.basic_block):
 
     def set_reference(self, seed: int, n_bytes: int, frames: int) -> None:
         """Payloads known in advance (ofdm_tx 'random' mode): frames 0..frames-1 count as sent."""
-        from ..ofdm.transceiver import random_payload
         with self._lock:
-            for seq in range(int(frames)):
-                self.scorer.add_tx(seq, random_payload(seq, int(n_bytes), int(seed)))
+            self.scorer.set_reference(functools.partial(_seeded_payload, n_bytes=int(n_bytes), seed=int(seed)),
+                                      int(frames))
 
     def drain(self) -> None:
         """Handle messages still queued. A message-only block's thread can end before the last
@@ -78,6 +85,12 @@ class link_stats(gr.basic_block):
         with self._lock:
             return self.scorer.summary()
 
+    def snapshot(self) -> dict:
+        """The summary so far, safe to call from another thread while the flowgraph runs
+        (messages still queued are left to the block's own thread)."""
+        with self._lock:
+            return self.scorer.summary()
+
     def _publish(self, print_it=False):
         s = self.stats()
         if print_it:
@@ -88,6 +101,11 @@ class link_stats(gr.basic_block):
         drain_messages(self, self._handlers, timeout=self.stop_timeout)
         self._publish(print_it=self.print_interval > 0)
         return True
+
+
+def _seeded_payload(seq: int, n_bytes: int, seed: int) -> bytes:
+    from ..ofdm.transceiver import random_payload
+    return random_payload(seq, n_bytes, seed)
 
 
 def format_stats(s: dict, label: str = "") -> str:

@@ -57,6 +57,11 @@ class ofdm_tx(gr.sync_block):
         with self._lock:
             self._queue.append(payload)
 
+    def finish(self) -> None:
+        """End a running transmitter cleanly (from any thread): frames already generated go out,
+        then the usual frame of silence, then the stream ends."""
+        self.n_frames = max(self.seq, 1)
+
     def _done(self) -> bool:
         return self.n_frames and self.seq >= self.n_frames
 

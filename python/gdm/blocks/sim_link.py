@@ -12,16 +12,19 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from ..link import LinkConfig
+from ..io.recording import RecordingError
+from ..link import LinkConfig, link_fields
 from ..ofdm import framing
 from .channel_estimator import channel_estimator
 from .channel_sim import channel_sim
 from .frame_decoder import frame_decoder
+from .iq_compensator import iq_compensator
 from .link_stats import link_stats
 from .mimo_equalizer import mimo_equalizer
 from .ofdm_sync_demod import ofdm_sync_demod
 from .ofdm_tx import ofdm_tx
 from .sigmf_io import sigmf_sink, sigmf_source
+from .symbol_denoiser import symbol_denoiser
 
 
 class _PduLog(gr.basic_block):
@@ -43,26 +46,57 @@ class _PduLog(gr.basic_block):
         return self.payloads
 
 
-class _Link(gr.top_block):
-    """Receiver chain shared by the links: sync/demod -> estimator -> equalizer -> decoder ->
-    link_stats, fed from ``sources`` [(block, port)] one per antenna."""
+class _PduCount(gr.basic_block):
+    """Counts decoded payloads without keeping them."""
 
-    def _receiver(self, p: LinkConfig, sources):
+    def __init__(self):
+        gr.basic_block.__init__(self, "gdm_pdu_count", None, None)
+        self.count = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.set_msg_handler(pmt.intern("in"), self._on)
+
+    def _on(self, msg):
+        self.count += 1
+
+    def drained(self):
+        while self.nmsgs(pmt.intern("in")):
+            self._on(self.delete_head_nowait(pmt.intern("in")))
+        return []
+
+
+class _Link(gr.top_block):
+    """Receiver chain shared by the links: [iq_compensator] -> sync/demod -> estimator ->
+    equalizer -> [symbol_denoiser] -> decoder -> link_stats, fed from ``sources`` [(block,
+    port)] one per antenna (the bracketed blocks where the LinkConfig asks for them)."""
+
+    def _receiver(self, p: LinkConfig, sources, keep_payloads: bool = True):
         fec = p.fec or ""
+        if p.iq_compensation:
+            self.iqc = iq_compensator(p.n_rx)
+            for r, src in enumerate(sources):
+                self.connect(src, (self.iqc, r))
+            sources = [(self.iqc, r) for r in range(p.n_rx)]
         self.sync = ofdm_sync_demod(p.preset, p.n_rx)
         self.est = channel_estimator(p.preset, p.n_rx, p.n_tx, p.estimator, p.profile, p.delay_spread, p.doppler,
                                      options={p.estimator: dict(p.estimator_options or {})})
         self.eq = mimo_equalizer(p.preset, p.n_rx, p.n_tx, p.equalizer)
         self.dec = frame_decoder(p.preset, p.n_tx, p.modulation, fec=fec)
         self.stats = link_stats(p.preset, p.n_tx, p.modulation, fec=fec)
-        self.pdus = _PduLog()
+        self.pdus = _PduLog() if keep_payloads else _PduCount()
         for r, src in enumerate(sources):
             self.connect(src, (self.sync, r))
             self.connect((self.sync, r), (self.est, r))
             self.connect((self.sync, r), (self.eq, r))
         self.connect(self.est, (self.eq, p.n_rx))
-        for t in range(p.n_tx + 1):
-            self.connect((self.eq, t), (self.dec, t))
+        self.dn = None
+        if p.denoiser and p.denoiser != "none":
+            self.dn = symbol_denoiser(p.preset, p.n_tx, p.modulation, p.denoiser, model=p.denoiser_model)
+            for t in range(p.n_tx + 1):
+                self.connect((self.eq, t), (self.dn, t))
+                self.connect((self.dn, t), (self.dec, t))
+        else:
+            for t in range(p.n_tx + 1):
+                self.connect((self.eq, t), (self.dec, t))
         self.msg_connect((self.dec, "frames"), (self.stats, "frames"))
         self.msg_connect((self.dec, "pdus"), (self.pdus, "in"))
 
@@ -74,12 +108,18 @@ class _Link(gr.top_block):
         p = self.p
         s.update(estimator=p.estimator, antennas=p.antennas, snr_db=p.snr_db, wall_s=wall,
                  sync=self.sync.stats(), decoder=self.dec.stats(), preset=p.preset,
+                 denoiser=self.dn.stats() if self.dn is not None else None, iq_compensation=p.iq_compensation,
                  modulation=p.modulation, profile=p.profile, payloads=self.pdus.drained())
         return s
 
 
 class SimLink(_Link):
-    def __init__(self, p: LinkConfig, record: str | None = None, center_freq: float = 0.0):
+    """``insert``: a block with n_rx inputs and outputs placed between the channel and the
+    receiver (e.g. faults.sample_gap; its ``gaps`` messages, if it has them, go to link_stats).
+    ``keep_payloads=False`` counts decoded payloads instead of keeping them (long runs)."""
+
+    def __init__(self, p: LinkConfig, record: str | None = None, center_freq: float = 0.0, insert=None,
+                 keep_payloads: bool = True):
         gr.top_block.__init__(self, "gdm_sim_link")
         self.p = p
         fec = p.fec or ""
@@ -88,7 +128,14 @@ class SimLink(_Link):
                               p.cfo_hz, p.timing_offset, 0.0, p.seed + 1, **(p.impairments or {}))
         for t in range(p.n_tx):
             self.connect((self.tx, t), (self.ch, t))
-        self._receiver(p, [(self.ch, r) for r in range(p.n_rx)])
+        rx_in = [(self.ch, r) for r in range(p.n_rx)]
+        if insert is not None:
+            for r in range(p.n_rx):
+                self.connect((self.ch, r), (insert, r))
+            rx_in = [(insert, r) for r in range(p.n_rx)]
+        self._receiver(p, rx_in, keep_payloads)
+        if insert is not None and "gaps" in (pmt.to_python(insert.message_ports_out()) or []):
+            self.msg_connect((insert, "gaps"), (self.stats, "gaps"))
         self.msg_connect((self.tx, "tx"), (self.stats, "tx"))
         self.msg_connect((self.ch, "truth"), (self.stats, "truth"))
         self.msg_connect((self.est, "csi"), (self.stats, "csi"))  # NMSE needs the truth
@@ -113,8 +160,13 @@ class ReplayLink(_Link):
         gr.top_block.__init__(self, "gdm_replay_link")
         self.src = sigmf_source(path, preset=overrides.get("preset", ""), n_rx=overrides.get("n_rx", 0))
         g = self.src.rec.meta["global"]
-        known = {f.name for f in dataclasses.fields(LinkConfig)}
-        base = {k: v for k, v in (g.get("gdm:link") or {}).items() if k in known}
+        link = g.get("gdm:link") or {}
+        if not isinstance(link, dict):
+            raise RecordingError(f"{path}: gdm:link must be an object, got {str(link)[:40]}; fix or remove it")
+        try:
+            base = link_fields(link, f"{path}: gdm:link")
+        except ValueError as e:
+            raise RecordingError(str(e)) from None
         base.update({k: v for k, v in overrides.items() if v is not None})
         base["n_rx"] = self.src.n_ch
         base.setdefault("snr_db", None)  # unknown for a foreign recording
@@ -122,7 +174,7 @@ class ReplayLink(_Link):
             base["preset"] = self.src.spec.name
         self.p = LinkConfig(**base)
         self._receiver(self.p, [(self.src, r) for r in range(self.src.n_ch)])
-        ref = g.get("gdm:reference")
+        ref = self.src.rec.reference
         if ref:
             self.stats.set_reference(ref["seed"], ref["n_bytes"], ref["frames"])
 

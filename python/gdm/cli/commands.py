@@ -32,14 +32,40 @@ def export(args) -> None:
     _trainer(args.kind).export_cli(args.rest)
 
 
+IMPAIRMENT_OPTIONS = ("pa", "pa_backoff_db", "phase_noise", "pn_linewidth_hz", "iq_gain_db", "iq_phase_deg",
+                      "adc_bits", "cfo_drift_hz_s")
+
+
+def _impairments(args) -> dict | None:
+    from ..sim.impairments import Impairments
+
+    default = Impairments()
+    imp = {k: getattr(args, k) for k in IMPAIRMENT_OPTIONS if getattr(args, k, None) != getattr(default, k)}
+    Impairments(**imp).tx_chain(1), Impairments(**imp).rx_chain(1, 1e6)  # a bad setting fails here, named
+    return imp or None
+
+
+def _denoisers(args) -> list[str]:
+    from .. import denoising
+
+    names = [n for n in str(getattr(args, "denoiser", "none") or "none").split(",") if n]
+    bad = [n for n in names if n not in denoising.names()]
+    if bad:
+        raise ValueError(f"unknown denoiser {bad[0]!r}; valid: {', '.join(denoising.names())}")
+    return names
+
+
 def _link_params(args, snr, estimator):
     from ..link import LinkConfig
 
     n_tx, n_rx = args.antennas
+    dn = _denoisers(args)
     return LinkConfig(preset=args.preset, n_rx=n_rx, n_tx=n_tx, modulation=args.modulation, fec=args.fec,
                       estimator=estimator, equalizer=args.equalizer, profile=args.profile,
                       delay_spread=args.delay_spread, doppler=args.doppler, snr_db=snr, cfo_hz=args.cfo,
-                      timing_offset=args.timing_offset, frames=args.frames, gap=args.gap, seed=args.seed)
+                      timing_offset=args.timing_offset, frames=args.frames, gap=args.gap, seed=args.seed,
+                      impairments=_impairments(args), iq_compensation=bool(getattr(args, "iq_compensation", False)),
+                      denoiser=dn[0], denoiser_model=getattr(args, "denoiser_model", "") or "")
 
 
 def _result(s: dict) -> dict:
@@ -52,6 +78,8 @@ def run(args) -> dict:
     from ..blocks.link_stats import format_stats
     from ..blocks.sim_link import SimLink
 
+    if len(_denoisers(args)) > 1:
+        raise ValueError("run takes one --denoiser (eval --link compares several)")
     out = _result(SimLink(_link_params(args, args.snr, args.estimator)).run_and_collect())
     out.pop("payloads")
     if args.stock:
@@ -60,6 +88,8 @@ def run(args) -> dict:
     if not args.json:
         print(format_stats(out, f"{out['antennas']} {args.estimator} {args.snr:g} dB"))
         print(f"  sync: {out['sync']}  decoder: {out['decoder']}  wall {out['wall_s']:.1f} s")
+        if out.get("denoiser"):
+            print(f"  symbol denoiser: {out['denoiser']}" + ("  (after blind IQ compensation)" if out.get("iq_compensation") else ""))
         if args.stock:
             s = out["stock_ofdm"]
             print(f"  stock digital.ofdm_tx -> ofdm_rx: {s['packets_ok']}/{s['packets_sent']} packets "
@@ -147,7 +177,7 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
                              progress=True)
     if args.link:
         cfg = dataclasses.replace(_link_params(args, 0.0, names[0]), frames=args.link_frames)
-        rows += ev.link_sweep(names, args.link_snrs or args.snrs, cfg, progress=True)
+        rows += ev.link_sweep(names, args.link_snrs or args.snrs, cfg, progress=True, denoisers=_denoisers(args))
     csv_path = ev.write_csv(rows, args.csv)
     png = ev.plot(rows, csv_path.with_suffix(".png"))
     for m in ("nmse_db", "ber", "per"):
@@ -252,6 +282,97 @@ def bench(args) -> None:
             print(json.dumps(r))
 
 
+def adapt(args) -> dict:
+    """`gr-gdm adapt`: exit status 0 adapted and written, 3 rejected by the guard (nothing written)."""
+    import shlex
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from ..adaptation import adapt as ad
+    from ..adaptation import observations as ob
+    from ..io.recording import base_path
+
+    log = (lambda line: print(line, file=sys.stderr, flush=True))
+    if args.frames < 2:
+        raise ValueError(f"--frames must be at least 2 (some are held out for the guard), got {args.frames}")
+    src = args.source
+    is_rec = base_path(src).with_suffix(".sigmf-meta").exists()
+    if is_rec:
+        with tqdm(total=args.frames, desc=f"frames from {base_path(src).name}", unit="frame", file=sys.stderr) as bar:
+            obs = ob.from_recording(src, args.frames, args.preset, progress=bar.update)
+        if obs.n_frames < args.frames:
+            log(f"gr-gdm adapt: the recording holds {obs.n_frames} usable frames (asked for {args.frames})")
+    else:
+        from ..metrics.evaluate import parse_scenario
+
+        if src.endswith((".sigmf-meta", ".sigmf-data")) or "/" in src:
+            raise ValueError(f"--from {src!r}: no such recording ({base_path(src).with_suffix('.sigmf-meta')} "
+                             "is missing); give a SigMF recording or a profile like TDL-C:2000:0")
+        _, scenario = parse_scenario(src)
+        n_tx, n_rx = args.antennas
+        spec = FrameSpec.preset(args.preset or "nr72", n_tx=n_tx)
+        log(f"gr-gdm adapt: simulating {args.frames} frames of {src} at {args.snr:g} dB ({n_tx}x{n_rx})")
+        obs = ob.from_profile(scenario, args.snr, args.frames, spec, n_rx, args.seed, not args.estimate_noise)
+    result = ad.adapt(obs, args.model, args.holdout, margin_db=args.margin, min_z=args.min_z,
+                      progress=lambda s: log(f"  {s}"))
+    out = result.summary()
+    g = result.guard.to_dict()
+    site = result.site.summary()
+    shift = f" shifted by {site['doppler_shift_hz']:g} Hz" if site["doppler_shift_hz"] else ""
+    log(f"site: rms delay spread {site['rms_delay_spread_ns']:g} ns, Doppler {site['doppler_hz']:g} Hz{shift}, "
+        f"power {site['power']:g}; prior weight of the site hypotheses {out['site_prior_weight']:.2f}")
+    log(f"guard on {g['heldout_frames']} held-out frames: hold-out risk shipped {g['risk_shipped_db']:.2f} dB, "
+        f"adapted {g['risk_adapted_db']:.2f} dB ({g['z']:+.1f} standard errors) -> "
+        f"{'accepted' if g['accepted'] else 'REJECTED'}")
+    log(f"adaptation time {result.seconds['total']:.1f} s")
+    if result.accepted or args.force:
+        path = args.out or f"gdm_adapted_{obs.spec.name}.onnx"
+        cmd = "gr-gdm adapt " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["adapt"] else None
+        out["model"] = str(ad.export(result, path, command=cmd, force=args.force))
+        log(f"wrote {out['model']}  (use it: channel_estimator(method='diffusion', model=...), or "
+            f"--estimator-options / estimation.make('diffusion', spec, model=...))")
+    else:
+        out["model"] = None
+        out["exit_code"] = 3
+        log("the adapted model is worse than the shipped one on held-out frames: nothing written, the shipped "
+            "model stays (--force writes it anyway)")
+    if not args.json:
+        print(out.get("model") or "rejected")
+    return out
+
+
+def soak(args) -> dict:
+    import sys
+
+    from ..blocks.soak import soak as run_soak
+    from ..link import LinkConfig
+
+    n_tx, n_rx = args.antennas
+    cfg = LinkConfig(n_rx=n_rx, n_tx=n_tx, estimator=args.estimator, snr_db=args.snr, profile=args.profile,
+                     doppler=args.doppler, seed=args.seed)
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else \
+        (lambda line: print(line, flush=True))
+    return run_soak(cfg, args.minutes, args.interval, args.warmup, args.fault, progress=log)
+
+
+def faults(args) -> None:
+    import json
+    import sys
+
+    from ..blocks.fault_runs import fault_table, markdown
+    from ..link import LinkConfig
+
+    n_tx, n_rx = args.antennas
+    cfg = LinkConfig(n_rx=n_rx, n_tx=n_tx, estimator=args.estimator, snr_db=args.snr, frames=args.frames)
+    out = (lambda r: print(json.dumps(r, default=str), flush=True)) if args.json else \
+        (lambda r: print(f"{r['fault']}: {r}", file=sys.stderr, flush=True))
+    rows = fault_table(cfg, stall_s=args.stall, progress=out)
+    if not args.json:
+        print(f"{cfg.antennas} {cfg.estimator}, {cfg.snr_db:g} dB, {cfg.frames} frames per fault")
+        print(markdown(rows))
+
+
 def info(args) -> dict:
     from .. import _BLOCKS
 
@@ -286,4 +407,4 @@ def _version() -> str:
     return __version__
 
 
-__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench"]
+__all__ = ["run", "demo", "eval", "info", "record", "replay", "bench", "adapt", "soak", "faults"]

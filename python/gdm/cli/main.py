@@ -41,6 +41,20 @@ def _link_options(p: argparse.ArgumentParser, frames: int):
     p.add_argument("--frames", type=int, default=frames, help="frames (per SNR point where there are several)")
     p.add_argument("--gap", type=int, default=0, help="idle samples between frames")
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("impairments (channel_sim parameters)")
+    g.add_argument("--pa", default="none", choices=["none", "rapp", "saleh"])
+    g.add_argument("--pa-backoff-db", type=float, default=6.0)
+    g.add_argument("--phase-noise", default="none", choices=["none", "wiener", "mask"])
+    g.add_argument("--pn-linewidth-hz", type=float, default=100.0)
+    g.add_argument("--iq-gain-db", type=float, default=0.0)
+    g.add_argument("--iq-phase-deg", type=float, default=0.0)
+    g.add_argument("--adc-bits", type=int, default=0, help="0 = ideal")
+    g.add_argument("--cfo-drift-hz-s", type=float, default=0.0)
+    g = p.add_argument_group("receiver compensation")
+    g.add_argument("--iq-compensation", action="store_true", help="blind IQ-imbalance compensation before sync")
+    g.add_argument("--denoiser", default="none",
+                   help="symbol denoiser after the equalizer: none, cpe, diffusion (eval: a comma list to compare)")
+    g.add_argument("--denoiser-model", default="", help="diffusion denoiser .onnx (default: the shipped one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--json", action="store_true", help="one JSON object per configuration, one per line")
 
+    p = sub.add_parser("soak", help="run the simulated link continuously for N minutes: periodic frames/errors/"
+                       "losses/RSS, then the account (every lost frame reported or explained, RSS drift)")
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--antennas", type=_antennas, default=(1, 2), help="n_tx x n_rx")
+    p.add_argument("--snr", type=float, default=25.0)
+    p.add_argument("--estimator", default="diffusion")
+    p.add_argument("--profile", default="TDL-A")
+    p.add_argument("--doppler", type=float, default=10.0, help="Hz")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between reports")
+    p.add_argument("--warmup", type=float, default=None, help="seconds before the start RSS is taken "
+                   "(default a quarter of the run, at most 60)")
+    p.add_argument("--fault", default="none", choices=["none", "gaps", "estimator"],
+                   help="inject a fault all along: sample gaps (3000 samples every 500 frames) or an "
+                   "estimator whose inference fails every 50th call")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="the final account as one JSON object on stdout")
+
+    p = sub.add_parser("faults", help="inject each fault into the simulated link (estimator raises / NaN, "
+                       "sample gaps, blocking sinks) and print what was lost and reported")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--antennas", type=_antennas, default=(1, 2), help="n_tx x n_rx")
+    p.add_argument("--snr", type=float, default=25.0)
+    p.add_argument("--estimator", default="diffusion")
+    p.add_argument("--stall", type=float, default=2.0, help="seconds the blocking sinks block")
+    p.add_argument("--json", action="store_true", help="one JSON object per fault, one per line")
+
     p = sub.add_parser("train", help="train a model (diffusion estimator or symbol denoiser); every other "
                        "option is a field of the trainer's config, e.g. --steps 1000 --out-dir out/train",
                        add_help=False)
@@ -122,6 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint to ONNX with metadata, check parity, update "
                        "SHA256SUMS (options: --checkpoint C --out F [--heldout rows.json])", add_help=False)
     p.add_argument("--kind", default="estimator", choices=sorted(commands.TRAINERS))
+
+    p = sub.add_parser("adapt", help="adapt the diffusion estimator to a site from received pilots only (no true "
+                       "channels): fit, validate on held-out frames, write a new ONNX model")
+    p.add_argument("--from", dest="source", required=True,
+                   help="a SigMF recording (.sigmf-meta or its base path), or a simulated profile "
+                        "PROFILE[:DELAY_SPREAD_NS[:DOPPLER_HZ]] (e.g. TDL-C:2000:0) or 'mix'")
+    p.add_argument("--frames", type=int, default=200, help="frames to collect; the last --holdout of them "
+                   "only validate the result")
+    p.add_argument("--holdout", type=float, default=0.25, help="fraction of the frames held out for the guard")
+    p.add_argument("--model", default=None, help="base model (default: the shipped one); never modified")
+    p.add_argument("--out", default=None, help="adapted model file (default: gdm_adapted_<preset>.onnx here)")
+    p.add_argument("--preset", default=None, help="frame preset (default: the recording's, else nr72)")
+    p.add_argument("--snr", type=float, default=10.0, help="dB per RE, simulated profiles only")
+    p.add_argument("--antennas", type=_antennas, default=(1, 1), help="n_tx x n_rx, simulated profiles only")
+    p.add_argument("--estimate-noise", action="store_true",
+                   help="simulated profiles: estimate the noise variance from the pilots instead of using the true one")
+    p.add_argument("--seed", type=int, default=0, help="simulated profiles: seed of the adaptation frames")
+    p.add_argument("--margin", type=float, default=0.0, help="dB the adapted prior must beat the shipped one by")
+    p.add_argument("--min-z", type=float, default=1.0, help="standard errors the adapted prior must beat the "
+                   "shipped one by on the held-out frames (0: accept anything not worse)")
+    p.add_argument("--force", action="store_true", help="write the model even when the guard rejects it")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     p = sub.add_parser("info", help="blocks, presets, estimators, shipped models")
     p.add_argument("--json", action="store_true")
@@ -140,7 +202,7 @@ def main(argv=None) -> int:
         return 2
     if isinstance(out, dict) and getattr(args, "json", False):
         print(json.dumps(out, default=str))
-    return 0
+    return int(out.get("exit_code", 0)) if isinstance(out, dict) else 0
 
 
 if __name__ == "__main__":

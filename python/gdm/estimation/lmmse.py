@@ -31,7 +31,7 @@ def sample_covariance(spec: FrameSpec, source: ChannelConfig | ChannelMix, n: in
     path = cache_dir() / f"cov-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
     if path.exists():
         try:
-            return np.load(path).astype(np.complex128) * spec.tx_amplitude ** 2
+            return np.load(path, allow_pickle=False).astype(np.complex128) * spec.tx_amplitude ** 2
         except (OSError, ValueError):
             pass  # unreadable cache entry: regenerate
     R = _sample_covariance(spec.replace(n_tx=1), source, n, seed, timing_jitter)

@@ -23,6 +23,9 @@ log = logging.getLogger("gnuradio.gdm")
 DATATYPES = {"cf32_le": np.dtype("<c8"), "ci16_le": np.dtype("<i2")}
 
 
+MAX_REFERENCE_FRAMES = 10_000_000
+
+
 class RecordingError(ValueError):
     """A recording that cannot be used as it is; the message names the field and the fix."""
 
@@ -77,6 +80,7 @@ class Recording:
     spec: FrameSpec | None
     truncated: bool
     _mm: np.ndarray = dataclasses.field(repr=False, default=None)
+    reference: dict | None = None  # gdm:reference, checked: {mode, seed, n_bytes, frames}
 
     def read(self, start: int = 0, count: int | None = None) -> np.ndarray:
         """complex64 [num_channels, count] from sample ``start`` (per channel)."""
@@ -101,15 +105,17 @@ def open_recording(path, *, preset: str | None = None, n_rx: int | None = None,
     meta_p, data_p = base.with_suffix(".sigmf-meta"), base.with_suffix(".sigmf-data")
     if not meta_p.exists():
         raise RecordingError(f"{meta_p}: no SigMF metadata file; a recording is a .sigmf-meta + .sigmf-data pair")
-    if not data_p.exists():
-        raise RecordingError(f"{data_p}: the data file of the recording is missing")
     try:
         meta = json.loads(meta_p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RecordingError(f"{meta_p}: not valid JSON ({e}); the metadata file is corrupt") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+        raise RecordingError(f"{meta_p}: not valid JSON ({type(e).__name__}: {str(e)[:200]}); the metadata "
+                             "file is corrupt") from None
     g = meta.get("global") if isinstance(meta, dict) else None
     if not isinstance(g, dict):
         raise RecordingError(f"{meta_p}: no 'global' object; not a SigMF metadata file")
+    data_p = dataset_path(meta_p, g, data_p)
+    if not data_p.exists():
+        raise RecordingError(f"{data_p}: the data file of the recording is missing")
     dtype = g.get("core:datatype")
     if not isinstance(dtype, str) or dtype not in DATATYPES:
         raise RecordingError(f"{meta_p}: core:datatype is {dtype!r}; gr-gdm reads {', '.join(DATATYPES)}")
@@ -134,10 +140,13 @@ def open_recording(path, *, preset: str | None = None, n_rx: int | None = None,
     if "gdm:frame_spec" in g:
         try:
             spec = FrameSpec.from_json(g["gdm:frame_spec"])
-        except (ValueError, TypeError, AttributeError) as e:
-            raise RecordingError(f"{meta_p}: gdm:frame_spec is invalid: {e}") from None
+        except (ValueError, TypeError, AttributeError, RecursionError) as e:
+            raise RecordingError(f"{meta_p}: gdm:frame_spec is invalid: {str(e)[:200]}") from None
     name = preset or (spec.name if spec else None)
     if name is not None:
+        if name not in FrameSpec.presets():
+            raise RecordingError(f"{meta_p}: frame preset {str(name)[:40]!r} (gdm:frame_spec name) is not one of "
+                                 f"{', '.join(FrameSpec.presets())}; pass --preset to choose one")
         want = FrameSpec.preset(name).sample_rate
         if abs(float(fs) - want) > 1e-6 * want:
             raise RecordingError(f"{meta_p}: core:sample_rate {fs:g} Sps does not match preset {name!r} "
@@ -154,8 +163,53 @@ def open_recording(path, *, preset: str | None = None, n_rx: int | None = None,
                     n_ch, whole)
     raw = np.memmap(data_p, dtype=DATATYPES[dtype], mode="r", shape=(whole * n_ch * (2 if dtype == "ci16_le" else 1),))
     mm = raw if dtype == "cf32_le" else _ci16_view(raw)
-    cap = (meta.get("captures") or [{}])[0]
-    return Recording(base, meta, float(fs), n_ch, whole, cap.get("core:frequency"), spec, truncated, mm)
+    caps = meta.get("captures") or [{}]
+    if not isinstance(caps, list) or not isinstance(caps[0], dict):
+        raise RecordingError(f"{meta_p}: 'captures' must be a list of objects, got {str(caps)[:60]}")
+    fc = caps[0].get("core:frequency")
+    if fc is not None and (isinstance(fc, bool) or not isinstance(fc, (int, float))):
+        raise RecordingError(f"{meta_p}: core:frequency must be a number, got {str(fc)[:40]!r}")
+    ref = check_reference(meta_p, g.get("gdm:reference"))
+    return Recording(base, meta, float(fs), n_ch, whole, fc, spec, truncated, mm, ref)
+
+
+def check_reference(meta_p, ref) -> dict | None:
+    """``gdm:reference`` (how the transmitter drew its payloads) with every field checked, so a
+    replay never generates unbounded payloads from what a metadata file says."""
+    if ref is None:
+        return None
+    whole = (lambda v, lo, hi: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi)
+    if not isinstance(ref, dict) or ref.get("mode", "random") != "random":
+        raise RecordingError(f"{meta_p}: gdm:reference must be {{mode: 'random', seed, n_bytes, frames}}, got "
+                             f"{str(ref)[:80]}; drop it to replay without scoring")
+    # n_bytes: a frame header's length field is 16 bits; frames: 10 million is ~3 h of nr72 (a
+    # truncated recording may hold fewer frames than it says were sent: those count as lost)
+    limits = {"seed": (0, 2**63 - 1), "n_bytes": (0, 65535), "frames": (0, MAX_REFERENCE_FRAMES)}
+    for k, (lo, hi) in limits.items():
+        if not whole(ref.get(k), lo, hi):
+            raise RecordingError(f"{meta_p}: gdm:reference.{k} must be an integer in [{lo}, {hi}] for this "
+                                 f"recording, got {str(ref.get(k))[:40]}; fix it or drop gdm:reference")
+    return {"mode": "random", **{k: ref[k] for k in limits}}
+
+
+def dataset_path(meta_p: Path, g: dict, default: Path) -> Path:
+    """The data file: ``<base>.sigmf-data``, or the SigMF ``core:dataset`` file name when the
+    metadata gives one. A name from the metadata must stay inside the recording's folder (no
+    absolute path, no '..' out of it), so a recording cannot make the receiver read other files."""
+    if g.get("core:metadata_only"):
+        raise RecordingError(f"{meta_p}: core:metadata_only is set; this recording has no samples to replay")
+    name = g.get("core:dataset")
+    if name is None:
+        return default
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise RecordingError(f"{meta_p}: core:dataset must be a file name, got {str(name)[:60]!r}")
+    folder = meta_p.parent
+    target = Path(os.path.normpath(folder / name))
+    if Path(name).is_absolute() or os.path.commonpath([os.path.abspath(folder), os.path.abspath(target)]) \
+            != os.path.abspath(folder):
+        raise RecordingError(f"{meta_p}: core:dataset {name[:80]!r} points outside the recording's folder "
+                             f"{folder}; refused (put the data file beside the metadata and name it there)")
+    return target
 
 
 class _ci16_view:

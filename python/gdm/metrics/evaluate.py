@@ -82,21 +82,31 @@ def grid_nmse(scenario: str, names: list[str], snrs, n_frames: int = 500, spec: 
     return rows
 
 
-def link_sweep(names: list[str], snrs, link_cfg=None, progress: bool = False) -> list[dict]:
-    """BER, PER, NMSE per estimator and SNR on the numpy link (same cores as the blocks)."""
-    from ..link import LinkConfig, make_estimator, simulate
+def link_sweep(names: list[str], snrs, link_cfg=None, progress: bool = False,
+               denoisers: list[str] | None = None) -> list[dict]:
+    """BER, PER, NMSE per receiver and SNR on the numpy link (same cores as the blocks). One
+    receiver per estimator x denoiser (default: the config's denoiser), all on the same samples;
+    a receiver with a denoiser is labelled 'estimator+denoiser' (and '+iq' with IQ compensation)."""
+    from ..link import LinkConfig, Receiver, make_estimator, simulate
 
     base = link_cfg or LinkConfig()
     spec = base.spec()
     ests = {n: make_estimator(n, spec, base) for n in names}
-    label = f"link {base.n_tx}x{base.n_rx} {base.modulation} {base.profile} {base.delay_spread * 1e9:g}ns {base.doppler:g}Hz"
+    receivers = {}
+    for n in names:
+        for dn in denoisers or [base.denoiser]:
+            r = Receiver(n, dn, base.iq_compensation)
+            receivers[r.label] = r
+    imp = "".join(f" {k}={v}" for k, v in (base.impairments or {}).items())
+    label = (f"link {base.n_tx}x{base.n_rx} {base.modulation} {base.profile} {base.delay_spread * 1e9:g}ns "
+             f"{base.doppler:g}Hz{imp}")
     rows = []
     it = list(snrs)
     if progress:
         from tqdm import tqdm
         it = tqdm(it, desc=label, unit="snr")
     for snr in it:
-        res = simulate(dataclasses.replace(base, snr_db=float(snr)), ests)
+        res = simulate(dataclasses.replace(base, snr_db=float(snr)), ests, receivers=receivers)
         for name, r in res.items():
             for metric in ("ber", "per", "nmse_db", "raw_ber"):
                 if r.get(metric) is not None:

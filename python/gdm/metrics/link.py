@@ -4,6 +4,7 @@ numpy link share it. Memory is bounded: unmatched entries older than ``window`` 
 evicted and counted."""
 from __future__ import annotations
 
+import bisect
 import collections
 
 import numpy as np
@@ -15,22 +16,25 @@ from ..sim.channel import align_truth
 
 
 class _Bounded(collections.OrderedDict):
-    def __init__(self, limit):
+    def __init__(self, limit, keep_evicted: int = 0):
         super().__init__()
         self.limit, self.evicted = limit, 0
+        self.evicted_keys: collections.deque = collections.deque(maxlen=keep_evicted)
 
     def put(self, k, v):
         self[k] = v
         while len(self) > self.limit:
-            self.popitem(last=False)
+            k, _ = self.popitem(last=False)
             self.evicted += 1
+            self.evicted_keys.append(k)
 
 
 class LinkScorer:
     def __init__(self, spec: FrameSpec, window: int = 4096, lag: int = 64):
         self.spec, self.lag = spec, lag
         self._pending: collections.deque = collections.deque()  # reports waiting for csi/truth
-        self.tx = _Bounded(window)
+        self.tx = _Bounded(window, keep_evicted=65536)  # evicted = sent, never reported
+        self._last_tx: int | None = None
         self.truth = _Bounded(window)  # seq -> (arrival, cfo, H)
         self.arrivals = _Bounded(window)  # arrival -> seq
         self.csi = _Bounded(window)
@@ -41,15 +45,70 @@ class LinkScorer:
         self.raw_bit_errors = self.raw_bits = 0  # channel bits, hard decisions before FEC
         self.err_pow = self.h_pow = 0.0
         self.nmse_frames = 0
-        self._evm = []
+        self._evm_sum, self._evm_n = 0.0, 0  # running mean: a link may run for days
+        self._ref = None  # (payload(seq) function, frames, bitmap of frames already scored)
         # Without the transmitter's messages (another process, a recording), loss is what the
         # sequence numbers of good frames skip; a jump backwards is a transmitter restart.
         self._last_seq: int | None = None
         self.seq_gaps = self.tx_restarts = 0
+        # Samples a source dropped (sample_gap messages, a radio's overflow): receiver offsets
+        # after a gap are earlier than the transmitter's by the samples dropped before them.
+        self._gap_at: list[int] = []  # receiver sample offsets where gaps are, ascending
+        self._gap_cum: list[int] = []  # samples dropped up to and including each
+        self._gap_base = 0  # dropped before the oldest kept gap
+        self.gaps = self.samples_dropped = 0
 
     def add_tx(self, seq: int, payload: bytes):
         self.sent += 1
         self.tx.put(int(seq), bytes(payload))
+        self._last_tx = int(seq)
+
+    def add_gap(self, at: int, dropped: int):
+        """A source dropped ``dropped`` samples just before receiver sample ``at``."""
+        self.gaps += 1
+        self.samples_dropped += int(dropped)
+        self._gap_at.append(int(at))
+        self._gap_cum.append((self._gap_cum[-1] if self._gap_cum else self._gap_base) + int(dropped))
+        if len(self._gap_at) > 1024:
+            self._gap_base = self._gap_cum.pop(0)
+            self._gap_at.pop(0)
+
+    def _tx_offset(self, off: int) -> int:
+        """Receiver sample offset -> the transmitter's (channel output) offset."""
+        i = bisect.bisect_right(self._gap_at, off)
+        return off + (self._gap_cum[i - 1] if i else self._gap_base)
+
+    def _straddles_gap(self, off) -> bool:
+        """Whether a frame starting at receiver sample ``off`` has a gap inside it."""
+        if off is None:
+            return False
+        i = bisect.bisect_right(self._gap_at, off)
+        return i < len(self._gap_at) and self._gap_at[i] < off + self.spec.frame_len
+
+    def _full_seq(self, seq16: int) -> int:
+        """A header's 16-bit sequence number -> the transmitter's recent sequence number."""
+        if self._last_tx is None:
+            return int(seq16)
+        d = (int(seq16) - self._last_tx) % 65536  # the nearest one, either side of the last sent
+        return self._last_tx + d if d < 32768 else self._last_tx + d - 65536
+
+    def set_reference(self, payload, frames: int):
+        """Frames 0..frames-1 were sent with payloads ``payload(seq)`` (a seeded generator, e.g.
+        a recording's gdm:reference), generated when each frame is scored rather than held."""
+        self.sent += int(frames)
+        self._ref = (payload, int(frames), bytearray((int(frames) + 7) // 8))
+
+    def _ref_payload(self, seq: int):
+        """Payload of the first not yet scored reference frame whose 16-bit sequence number is
+        ``seq`` (headers carry seq mod 65536), or None."""
+        if self._ref is None or seq is None:
+            return None
+        fn, frames, used = self._ref
+        for s in range(int(seq) & 0xFFFF, frames, 65536):
+            if not used[s >> 3] & (1 << (s & 7)):
+                used[s >> 3] |= 1 << (s & 7)
+                return s, fn(s)
+        return None
 
     def add_truth(self, seq: int, arrival: int, cfo_hz: float, H: np.ndarray):
         self.truth.put(int(seq), (int(arrival), float(cfo_hz), np.asarray(H)))
@@ -58,13 +117,20 @@ class LinkScorer:
     def add_csi(self, index: int, H: np.ndarray):
         self.csi.put(int(index), np.asarray(H))
 
-    def _match(self, rep: dict):
+    def _match(self, rep: dict) -> tuple[int | None, bool]:
+        """(transmitted seq of a report, matched by its arrival time). The arrival (corrected for
+        dropped samples) decides unless a good header names another frame."""
+        hdr = self._full_seq(rep["seq"]) if rep.get("header_ok") and rep.get("seq") is not None else None
         off = rep.get("sample_offset")
         if off is not None and self.arrivals:
+            off = self._tx_offset(off)
             for arr in (off + d for d in sorted(range(-self.spec.cp_len, self.spec.cp_len + 1), key=abs)):
                 if arr in self.arrivals:
-                    return self.arrivals[arr]
-        return rep.get("seq") if rep.get("header_ok") else None
+                    seq = self.arrivals[arr]
+                    if hdr is None or (seq - hdr) % 65536 == 0:
+                        return seq, True
+                    break
+        return hdr, False
 
     def add_rx(self, rep: dict):
         """Decoder report of one frame. Scoring waits ``lag`` frames so that the matching
@@ -86,14 +152,19 @@ class LinkScorer:
         elif rep.get("header_ok") and not rep.get("crc_ok"):
             self.crc_errors += 1
         if rep.get("evm_db") is not None:
-            self._evm.append(10 ** (rep["evm_db"] / 10))
+            self._evm_sum += 10 ** (rep["evm_db"] / 10)
+            self._evm_n += 1
         if rep.get("crc_ok"):
             self._track_seq(int(rep["seq"]))
-        seq = self._match(rep)
-        if seq is None or seq not in self.tx:
-            self.unmatched += 1
-            return
-        payload = self.tx.pop(seq)
+        seq, by_arrival = self._match(rep)
+        if seq is not None and seq in self.tx:
+            payload = self.tx.pop(seq)
+        else:
+            found = self._ref_payload(seq)
+            if found is None:
+                self.unmatched += 1
+                return
+            seq, payload = found
         if rep.get("bits") is not None:
             ref = framing.pack_frame(payload, seq, self.spec.info_bits_per_frame)
             got = np.unpackbits(np.asarray(rep["bits"], np.uint8))[: ref.size]
@@ -105,10 +176,10 @@ class LinkScorer:
             self.raw_bit_errors += int(np.count_nonzero(got != ref))
             self.raw_bits += ref.size
         idx = rep.get("index")
-        if seq in self.truth and idx in self.csi:
+        if by_arrival and seq in self.truth and idx in self.csi and not self._straddles_gap(rep.get("sample_offset")):
             arrival, cfo, H = self.truth.pop(seq)
             self.arrivals.pop(arrival, None)
-            Hs = align_truth(H, self.spec, rep["sample_offset"] - arrival, cfo, rep.get("cfo_hz") or 0.0)
+            Hs = align_truth(H, self.spec, self._tx_offset(rep["sample_offset"]) - arrival, cfo, rep.get("cfo_hz") or 0.0)
             Hh = self.csi.pop(idx)
             self.err_pow += float(np.sum(np.abs(Hh - Hs) ** 2))
             self.h_pow += float(np.sum(np.abs(Hs) ** 2))
@@ -122,6 +193,12 @@ class LinkScorer:
             elif step != 0:
                 self.tx_restarts += 1
         self._last_seq = seq
+
+    def missed_seqs(self) -> list[int]:
+        """Transmitted frames no report was ever matched to (the last 65536 evicted, and those
+        still waiting: call after the link has stopped and everything is drained)."""
+        self._settle(0)
+        return [*self.tx.evicted_keys, *self.tx.keys()]
 
     def summary(self) -> dict:
         self._settle(0)
@@ -142,9 +219,13 @@ class LinkScorer:
             "ber": self.bit_errors / self.bits if self.bits else None,
             "bits": self.bits,
             "raw_ber": self.raw_bit_errors / self.raw_bits if self.raw_bits else None,
-            "evm_db": db(np.mean(self._evm)) if self._evm else None,
+            "evm_db": db(self._evm_sum / self._evm_n) if self._evm_n else None,
             "nmse_db": db(self.err_pow / self.h_pow) if self.h_pow else None,
             "nmse_frames": self.nmse_frames,
             # transmitted frames / truths / estimates dropped unmatched from the bounded windows
             "evicted": self.tx.evicted + self.truth.evicted + self.csi.evicted,
+            # sent frames no decoder report ever matched (never detected), so far
+            "frames_missed": self.tx.evicted,
+            "gaps": self.gaps,
+            "samples_dropped": self.samples_dropped,
         }

@@ -14,7 +14,7 @@ from ..frame import FrameSpec
 from ..sim.awgn import complex_noise, noise_var_for_snr
 from ..sim.grid import ChannelMix, grid_channels
 from .features import Conditioner, to_planes
-from .network import START_FLAG
+from .layout import START_FLAG
 
 TRAIN_PURPOSE = 0x7A1
 EVAL_PURPOSE = 0xE7A

@@ -23,12 +23,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F_
 
-N_COND = 8  # m.re, m.im, log s, ls.re, ls.im, pilot mask, interp.re, interp.im
-N_GLOBAL = 5  # log10 noise var, fit statistic, log delay spread, Doppler (bank posterior means),
-# start flag: 1 when x is the sampler's LS/interp start point rather than H + sigma * noise, so
-# the network learns to discard that point there without shrinking genuinely noisy x elsewhere
-# (without the flag posterior samples came out 3-5 dB under-dispersed)
-START_FLAG = 4
+from .layout import N_COND, N_GLOBAL, START_FLAG  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)

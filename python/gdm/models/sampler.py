@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .features import to_planes
-from .network import START_FLAG
+from .layout import START_FLAG
 
 Denoise = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 

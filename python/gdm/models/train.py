@@ -223,23 +223,33 @@ def train(config: TrainConfig, until: int | None = None) -> Path:
     return ck_path
 
 
-def config_from_args(argv=None) -> TrainConfig:
-    """``--field value`` for every TrainConfig field (tuples as comma lists), e.g.
-    ``python -m gnuradio.gdm.models.train --out-dir out/train --steps 1000``."""
+def config_from_args(argv=None, cls=None, description: str = "train the gr-gdm diffusion channel estimator"):
+    """``--field value`` for every field of a training config dataclass (default TrainConfig;
+    tuples as comma lists), e.g. ``python -m gnuradio.gdm.models.train --out-dir out/train
+    --steps 1000``."""
     import argparse
 
-    p = argparse.ArgumentParser(description="train the gr-gdm diffusion channel estimator")
-    for f in dataclasses.fields(TrainConfig):
+    cls = cls or TrainConfig
+    p = argparse.ArgumentParser(description=description)
+    for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             p.add_argument(flag, type=lambda v: v.lower() in ("1", "true", "yes"), default=f.default)
         elif f.type in ("tuple", tuple):
-            p.add_argument(flag, type=lambda v: tuple(float(x) if any(c in x for c in ".e") else
-                                                      (int(x) if x.lstrip("-").isdigit() else x)
-                                                      for x in v.split(",")), default=f.default)
+            p.add_argument(flag, type=lambda v: tuple(_scalar(x) for x in v.split(",")), default=f.default)
         else:
             p.add_argument(flag, type=type(f.default), default=f.default)
-    return TrainConfig(**vars(p.parse_args(argv)))
+    return cls(**vars(p.parse_args(argv)))
+
+
+def _scalar(text: str):
+    """'3' -> 3, '1e-8' -> 1e-08, 'TDL-A' -> 'TDL-A'."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
 
 
 if __name__ == "__main__":

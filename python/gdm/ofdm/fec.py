@@ -105,6 +105,12 @@ class RACode:
         return (total[:, :self.k] < 0).astype(np.uint8), ok
 
 
+def warm_up(n: int) -> None:
+    """Loads (or compiles) the numba decoder now, not on the first frame: a cached load takes
+    ~2.5 s on this machine and would stall the flowgraph at its first frame."""
+    code(n).decode(np.zeros((1, n), np.float32), max_iter=1)
+
+
 @lru_cache(maxsize=16)
 def code(n: int) -> RACode:
     return RACode(n)

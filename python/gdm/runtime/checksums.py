@@ -41,6 +41,16 @@ def write_sums(directory, names=None) -> Path:
     return sums
 
 
+def update_sums(path) -> Path:
+    """Add (or refresh) ``path``'s line in the SHA256SUMS beside it, keeping the other lines."""
+    path = Path(path)
+    sums = path.parent / SUMS_NAME
+    entries = read_sums(sums) if sums.exists() else {}
+    entries[path.name] = sha256_file(path)
+    sums.write_text("".join(f"{h}  {n}\n" for n, h in sorted(entries.items())))
+    return sums
+
+
 def verify(path, expected: str | None = None, sums_file=None) -> str | None:
     """Check ``path`` against ``expected`` (hex) or its entry in ``sums_file`` (default: the
     SHA256SUMS beside it). Returns the digest checked against, or None when no reference exists
