@@ -91,7 +91,7 @@ def test_tiny_prior_end_to_end_beats_lmmse(tiny_prior):
     rng = np.random.default_rng(99)
     up = nf.uplink_pilots(rng, TINY, n_pilots=4, snr_db=15, n_frames=8)
     H, W, Y = up.per_user()
-    est = sampling.DiffusionEstimator(str(path))
+    est = sampling.DiffusionEstimator(str(path), method="oamp")
     Hd = est.estimate(Y, W, up.noise_var)
     y, A = ops.whiten(Y, W)
     lmmse = ops.ConsistencyOperator(A).solve(np.zeros(H.shape, complex), y, up.noise_var, 1.0)
@@ -104,24 +104,64 @@ def test_tiny_prior_end_to_end_beats_lmmse(tiny_prior):
     import torch
     torch.manual_seed(0)
     untrained = sampling.DiffusionEstimator(sampling.TorchDenoiser(
-        make_model("unet2d", n_ant=32, n_sc=2, ch=(16, 16), k=3, emb=16)))
+        make_model("unet2d", n_ant=32, n_sc=2, ch=(16, 16), k=3, emb=16)), method="oamp")
     assert _total_nmse_db(untrained.estimate(Y, W, up.noise_var), H) > e_diff + 3
+
+
+def _shrink(x, s):
+    """MMSE denoiser of an i.i.d. CN(0, 1) channel."""
+    return x / (1 + np.asarray(s)[:, None, None] ** 2)
+
+
+def test_refine_keeps_estimates_the_prior_cannot_improve():
+    """Users whose start noise level is below the prior's trained floor keep the SIGW estimate
+    exactly; the others are changed, and consistently with the data."""
+    rng = np.random.default_rng(3)
+    H = ((rng.standard_normal((4, 32, 2)) + 1j * rng.standard_normal((4, 32, 2))) / np.sqrt(2))
+    W = nf.random_combiners(rng, 8, 8, 32)
+    Y = nf.observe(rng, H.astype(np.complex64), W[None], 0.01)
+    y, A = ops.whiten(Y, W)
+    op = ops.ConsistencyOperator(A)
+    x0 = op.pinv(y)
+    v0 = np.array([1e-6, 1e-6, 0.05, 0.05])
+    out = sampling.refine(y, op, 0.01, _shrink, x0, v0, sigma_floor=0.02)
+    assert np.array_equal(out[:2], x0[:2].astype(np.complex64))
+    assert not np.allclose(out[2:], x0[2:], atol=1e-3)
+    # the data-consistency step keeps the fit near the noise level (the prior pulls it a bit)
+    res = np.sum(np.abs(y[2:] - op.apply(out[2:])) ** 2, axis=(1, 2))
+    assert np.all(res < 2 * 0.01 * y[0].size), res / (0.01 * y[0].size)
+
+
+def test_shared_sigw_start_is_only_a_shortcut():
+    """The evaluation hands refine the SIGW estimate it already computed; that must give exactly
+    what the estimator computes on its own."""
+    from gnuradio.gdm.xlmimo import baselines
+    up = nf.uplink_pilots(np.random.default_rng(8), TINY, 8, 10.0, 1)
+    H, W, Y = up.per_user()
+    est = sampling.DiffusionEstimator(_shrink, cfg=TINY)
+    own = est.estimate(Y, W, up.noise_var)
+    shared = est.estimate(Y, W, up.noise_var, init=baselines.sigw(Y, W, up.noise_var, TINY, return_var=True))
+    np.testing.assert_array_equal(own, shared)
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped prior not built")
 def test_shipped_prior_nmse_at_one_point():
-    """NMSE of the shipped prior at P = 8 (P N_RF = N / 2), 10 dB, held-out seed: the model card
-    value within a tolerance, and well below the angle-domain baseline on the same data."""
+    """NMSE of the shipped prior at P = 8 (P N_RF = N / 2), 10 dB, held-out seed (not a training
+    or validation seed): the model card value within a tolerance, and below SIGW (its starting
+    point) and SWOMP on the same data."""
     from gnuradio.gdm.xlmimo import baselines, export
     md = export.read_metadata(SHIPPED)
     export.validate_metadata(md, nf.NearFieldConfig())
     cfg = nf.NearFieldConfig.from_json(md["channel_config"])
     ref = json.loads(md["test_point"])
+    assert ref["seed"] >= 20_000 and ref["seed"] != int(md["training_seed"])
     rng = np.random.default_rng(ref["seed"])
     up = nf.uplink_pilots(rng, cfg, ref["n_pilots"], ref["snr_db"], ref["n_frames"])
     H, W, Y = up.per_user()
-    Hd = sampling.DiffusionEstimator(str(SHIPPED)).estimate(Y, W, up.noise_var)
-    e = _nmse_db(Hd, H)
-    assert e == pytest.approx(ref["nmse_db"], abs=1.0)
+    init = baselines.sigw(Y, W, up.noise_var, cfg, return_var=True)
+    Hd = sampling.DiffusionEstimator(str(SHIPPED)).estimate(Y, W, up.noise_var, init=init)
+    e, e_sigw = _nmse_db(Hd, H), _nmse_db(init[0], H)
+    assert e == pytest.approx(ref["nmse_db"], abs=0.5)
+    assert e < e_sigw - 1.0, (e, e_sigw)
     e_sw = _nmse_db(baselines.swomp(Y, W, up.noise_var, cfg), H)
     assert e < e_sw - 5

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="XL-MIMO: pilot symbols P per user (overhead P*N_RF, N_RF = 16, N = 256)")
     p.add_argument("--prior", default=None, help="XL-MIMO: ONNX prior (default: the shipped one)")
     p.add_argument("--append", action="store_true", help="XL-MIMO: keep the CSV's rows of other "
-                   "(scenario, estimator) pairs (same seeds, so runs per estimator combine)")
+                   "(scenario, estimator, SNR) triples (same seeds, so runs per estimator combine)")
     p.add_argument("--lmmse-source", choices=["scenario", "mix"], default="scenario",
                    help="covariance for lmmse: the scenario's own channels, or the training mix")
     p.add_argument("--link", action="store_true", help="also BER/PER/NMSE on the simulated link")

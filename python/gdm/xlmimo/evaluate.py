@@ -217,9 +217,10 @@ def read_csv(path) -> list[dict]:
 
 
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
-    """``old`` rows whose (scenario, estimator) ``new`` does not recompute, then ``new``."""
-    redo = {(r["scenario"], r["estimator"]) for r in new}
-    return [r for r in old if (r["scenario"], r["estimator"]) not in redo] + new
+    """``old`` rows whose (scenario, estimator, SNR) ``new`` does not recompute, then ``new`` (so an
+    SNR can be rerun with more frames without touching the others)."""
+    redo = {(r["scenario"], r["estimator"], float(r["snr_db"])) for r in new}
+    return [r for r in old if (r["scenario"], r["estimator"], float(r["snr_db"])) not in redo] + new
 
 
 def plot(rows: list[dict], path, n_ant: int = 256) -> None:

@@ -98,13 +98,15 @@ class XLDenoiser(nn.Module):
 
     def _dft2(self, xr, xi, inverse: bool = False):
         """[B, N, K] real/imag -> F_N x F_K^T (inverse: F_N^H x conj(F_K))."""
+        # The sign of the imaginary parts multiplies activations, not the matrices: a negated
+        # copy of a matrix would be folded into the ONNX file as a second 256 x 256 constant.
         s = -1.0 if inverse else 1.0
-        ar, ai = self.far, s * self.fai
-        dr, di = self.fdr, s * self.fdi
-        yr = torch.einsum("mn,bnk->bmk", ar, xr) - torch.einsum("mn,bnk->bmk", ai, xi)
-        yi = torch.einsum("mn,bnk->bmk", ar, xi) + torch.einsum("mn,bnk->bmk", ai, xr)
-        zr = torch.einsum("bmk,lk->bml", yr, dr) - torch.einsum("bmk,lk->bml", yi, di)
-        zi = torch.einsum("bmk,lk->bml", yr, di) + torch.einsum("bmk,lk->bml", yi, dr)
+        ar, ai = self.far, self.fai
+        dr, di = self.fdr, self.fdi
+        yr = torch.einsum("mn,bnk->bmk", ar, xr) - s * torch.einsum("mn,bnk->bmk", ai, xi)
+        yi = torch.einsum("mn,bnk->bmk", ar, xi) + s * torch.einsum("mn,bnk->bmk", ai, xr)
+        zr = torch.einsum("bmk,lk->bml", yr, dr) - s * torch.einsum("bmk,lk->bml", yi, di)
+        zi = s * torch.einsum("bmk,lk->bml", yr, di) + torch.einsum("bmk,lk->bml", yi, dr)
         return zr, zi
 
     def _precond(self, sigma):
