@@ -54,6 +54,8 @@ def export_onnx(ckpt, path, extra_meta: dict | None = None, opset: int = 17) -> 
         "training_channels": str(ck["channels_seen"]),
         "training_steps": str(ck["steps"]),
         "training_cpu_minutes": f"{ck['minutes']:.1f}",          # one core (torch threads = 1)
+        # a fine-tuned prior: the run it continued (seed, steps, channels, CPU minutes), or null
+        "training_init": json.dumps(ck.get("init")),
         "training_r_range_m": json.dumps(list(cfg.r_range_m)),
         "heldout_denoise_nmse_db": json.dumps({str(k): round(v, 2) for k, v in ck["val_nmse_db"].items()}),
         "sampler": json.dumps({"method": "refine", "init": "sigw", "n_steps": 4, "n_samples": 4, "scale": 1.6,
