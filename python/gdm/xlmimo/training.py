@@ -136,13 +136,16 @@ def train(cfg: NearFieldConfig = NearFieldConfig(), minutes: float = 30.0, max_s
         "minutes": (time.process_time() - c0) / 60, "wall_minutes": (time.time() - t0) / 60, "sigma_range": list(sigma_range),
         "val_nmse_db": val, "history": history, "n_params": n_params(model),
         "init": None if prev is None else {k: prev[k] for k in ("seed", "steps", "channels_seen", "minutes")},
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
 
 
 def load_model(ckpt: dict | str):
     if isinstance(ckpt, str):
-        ckpt = torch.load(ckpt, map_location="cpu", weights_only=False)
+        # Checkpoints are plain containers and tensors; older ones also hold torch's version
+        # object, a str subclass, which is allowed explicitly (weights_only refuses classes).
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            ckpt = torch.load(ckpt, map_location="cpu", weights_only=True)
     arch = dict(ckpt["arch"])
     arch["ch"] = tuple(arch["ch"])
     m = make_model(arch.pop("kind", "unet2d"), **arch)
