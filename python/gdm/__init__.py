@@ -16,9 +16,10 @@ _BLOCKS = {
     "iq_compensator": "iq_compensator", "channel_estimator": "channel_estimator", "mimo_equalizer": "mimo_equalizer",
     "symbol_denoiser": "symbol_denoiser", "frame_decoder": "frame_decoder", "link_stats": "link_stats",
     "sigmf_sink": "sigmf_io", "sigmf_source": "sigmf_io", "stock_ofdm_rx": "stock_ofdm_rx",
+    "xlmimo_sim": "xlmimo", "xlmimo_estimator": "xlmimo",
 }
 _SUBMODULES = {"estimation", "ofdm", "sim", "metrics", "models", "runtime", "denoising", "link", "io",
-               "adaptation"}
+               "adaptation", "xlmimo"}
 
 
 def __getattr__(name):

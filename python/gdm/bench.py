@@ -113,6 +113,10 @@ def _child(job: dict) -> dict:
 
     if job["kind"] == "stock":
         out = stock_throughput(job["frames"])
+    elif job["kind"] == "xlmimo":
+        from .xlmimo.evaluate import benchmark
+        out = benchmark(prior=job["prior"], estimators=[job["estimator"]], n_pilots=job["n_pilots"],
+                        snr_db=job["snr_db"])[0]
     else:
         cfg = LinkConfig(**job["cfg"])
         out = {**receiver_throughput(cfg, job["frames"]), **estimator_speed(cfg)}
@@ -146,6 +150,28 @@ def bench(estimators=("ls", "lmmse", "diffusion"), antennas=((1, 2), (2, 2), (1,
                      ratio_to_stock=r["samples_per_s"] / stock["samples_per_s"], device=device)
             rows.append(r)
             progress(_fmt(rows[-1]))
+    return rows
+
+
+def bench_xlmimo(estimators=("diffusion", "sigw", "somp", "swomp", "ls"), n_pilots: int = 8,
+                 snr_db: float = 10.0, prior=None, progress=print) -> list[dict]:
+    """XL-MIMO case study: time per channel estimate (N = 256 antennas x K = 8 subcarriers from
+    P = n_pilots combined pilot symbols, N_RF = 16), one child process per method."""
+    from .xlmimo.evaluate import default_prior
+
+    prior = prior or default_prior()
+    rows = []
+    for est in estimators:
+        if est == "diffusion" and prior is None:
+            progress("xlmimo diffusion: skipped, no prior (onnx_models/gdm_xlmimo_prior.onnx or --prior)")
+            continue
+        r = run_child({"kind": "xlmimo", "estimator": est, "n_pilots": n_pilots, "snr_db": snr_db,
+                       "prior": prior})
+        r["config"] = f"xlmimo N=256 N_RF=16 K=8 P={r['n_pilots']} {snr_db:g} dB {est}"
+        rows.append(r)
+        progress(f"{r['config']:<44} {r['ms_per_estimate']:9.2f} ms/estimate batched "
+                 f"({r['estimates_per_s']:.1f}/s), single p50 {r['latency_ms_p50']:.2f} ms "
+                 f"p99 {r['latency_ms_p99']:.2f} ms, RSS {r['peak_rss_mb']:.0f} MB")
     return rows
 
 

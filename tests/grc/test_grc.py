@@ -23,6 +23,8 @@ HEADLESS = ["gdm_sim_link_1x2", "gdm_sim_link_1x4", "gdm_sim_link_2x2"]
 QT_GUI = "gdm_sim_link_qt_gui"
 # compiled and run by tests/grc/test_radio_io.py
 RADIO_IO = ["usrp_rx_2ch", "usrp_tx", "usrp_loopback", "zmq_tx", "zmq_rx", "record_sigmf", "replay_sigmf"]
+# compiled and run by tests/grc/test_xlmimo_example.py
+XLMIMO = ["xlmimo_sim_estimator"]
 
 # GRC defaults that differ from the Python defaults on purpose.
 INTENDED_DEFAULT_DIFFS = {("link_stats", "print_interval")}  # print by default in a flowgraph
@@ -239,7 +241,7 @@ def compiled(tmp_path_factory):
 
 
 def test_examples_present():
-    assert {p.stem for p in EXAMPLES.glob("*.grc")} == {*HEADLESS, QT_GUI, *RADIO_IO}
+    assert {p.stem for p in EXAMPLES.glob("*.grc")} == {*HEADLESS, QT_GUI, *RADIO_IO, *XLMIMO}
 
 
 @pytest.mark.parametrize("name", [*HEADLESS, QT_GUI])

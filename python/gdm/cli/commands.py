@@ -10,7 +10,8 @@ from ..frame import FrameSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 # model kind -> module with train_cli(argv) and export_cli(argv); the remaining options pass through
-TRAINERS = {"estimator": "gnuradio.gdm.models.cli", "denoiser": "gnuradio.gdm.denoising.cli"}
+TRAINERS = {"estimator": "gnuradio.gdm.models.cli", "denoiser": "gnuradio.gdm.denoising.cli",
+            "xlmimo": "gnuradio.gdm.xlmimo.cli"}
 PASS_THROUGH = ("train", "export")
 
 
@@ -157,15 +158,21 @@ def demo(args) -> dict:
 
 def eval(args) -> dict:  # noqa: A001 - the sub-command's name
     from ..metrics import evaluate as ev
+    from ..xlmimo import evaluate as xl
 
-    names = args.estimators.split(",")
+    scenarios = args.scenario or ["TDL-C:300:0"]
+    if any(xl.is_scenario(sc) for sc in scenarios):
+        return _eval_xlmimo(args, scenarios)
+    names = (args.estimators or "ls,ls_interp,lmmse,genie").split(",")
+    args.snrs = args.snrs or [float(s) for s in range(-5, 31, 5)]
+    args.frames = args.frames or 500
     for n in names:
         if n not in estimation.names():
             raise ValueError(f"unknown estimator {n!r}; valid estimators: {', '.join(estimation.names())}")
     n_tx, n_rx = args.antennas
     spec = FrameSpec.preset(args.preset, n_tx=n_tx)
     rows = []
-    for sc in args.scenario or ["TDL-C:300:0"]:
+    for sc in scenarios:
         rows += ev.grid_nmse(sc, names, args.snrs, args.frames, spec=spec, lmmse_source=args.lmmse_source,
                              progress=True)
     if args.link:
@@ -187,23 +194,79 @@ def eval(args) -> dict:  # noqa: A001 - the sub-command's name
     return {"csv": str(csv_path), "png": str(png), "rows": rows}
 
 
+def _eval_xlmimo(args, scenarios) -> dict:
+    """`gr-gdm eval --scenario xlmimo[...]`: NMSE (and time per estimate) vs pilot overhead."""
+    from ..xlmimo import evaluate as xl
+
+    bad = [sc for sc in scenarios if not xl.is_scenario(sc)]
+    if bad:
+        raise ValueError(f"scenarios {bad} cannot be mixed with XL-MIMO scenarios in one run")
+    names = (args.estimators or ",".join(xl.ESTIMATORS + xl.REFERENCES)).split(",")
+    for n in names:
+        if n not in xl.ESTIMATORS + xl.REFERENCES:
+            raise ValueError(f"unknown XL-MIMO estimator {n!r}; valid: {', '.join(xl.ESTIMATORS + xl.REFERENCES)}")
+    prior = args.prior or xl.default_prior()
+    if "diffusion" in names and prior is None:
+        raise ValueError(f"no XL-MIMO prior: {xl.PRIOR_NAME} is not in onnx_models/; pass --prior PATH or "
+                         "leave diffusion out of --estimators")
+    try:
+        pilots = [int(p) for p in args.pilots.split(",")]
+    except ValueError:
+        raise ValueError(f"--pilots must be comma-separated integers, got {args.pilots!r}") from None
+    rows = []
+    for sc in scenarios:
+        xl.scenario_config(sc)  # refuses a malformed name before any work
+    for sc in scenarios:
+        rows += xl.evaluate(scenario=sc, prior=prior, estimators=names, pilots=pilots,
+                            snrs=args.snrs or list(xl.SNRS), n_frames=args.frames or 4,
+                            seed=xl.EVAL_SEED + args.seed)
+    if args.append and Path(args.csv).is_file():
+        rows = xl.merge(xl.read_csv(args.csv), rows)
+        scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
+    xl.write_csv(rows, args.csv)
+    png = Path(args.csv).with_suffix(".png")
+    xl.plot(rows, png)
+    for sc in scenarios:
+        for snr in sorted({r["snr_db"] for r in rows}):
+            print(f"\n{sc}, SNR {snr:g} dB, NMSE (dB) vs pilot overhead P*N_RF\n" + xl.table(rows, snr, sc))
+        print(f"\n{sc}, time per estimate (ms, this machine, shared CPU)\n"
+              + xl.table(rows, sorted({r['snr_db'] for r in rows})[-1], sc, metric="ms_per_estimate"))
+    print(f"wrote {args.csv} and {png}")
+    return {"csv": str(args.csv), "png": str(png), "rows": rows}
+
+
 def bench(args) -> None:
     import json
     import sys
 
     from ..bench import bench as run_bench
 
-    ants = [tuple(int(v) for v in a.split("x")) for a in args.antennas.split(",")]
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+    if args.xlmimo:
+        from ..bench import bench_xlmimo
+        from ..xlmimo import evaluate as xl
+
+        names = (args.estimators or ",".join(xl.ESTIMATORS)).split(",")
+        bad = [n for n in names if n not in xl.ESTIMATORS]
+        if bad:
+            raise ValueError(f"unknown XL-MIMO estimators {bad}; valid: {', '.join(xl.ESTIMATORS)}")
+        rows = bench_xlmimo(names, args.pilots, 10.0 if args.snr is None else args.snr, args.prior, progress=log)
+        if args.json:
+            for r in rows:
+                print(json.dumps(r))
+        return
+    ants = [tuple(int(v) for v in a.split("x")) for a in args.antennas.split(",")]
+    est_names = (args.estimators or "ls,lmmse,diffusion").split(",")
+    snr = 25.0 if args.snr is None else args.snr
     if args.estimator_only:
         from ..models.evaluate import benchmark
 
         rows = []
         for n_tx, n_rx in ants:
-            for name in args.estimators.split(","):
+            for name in est_names:
                 opts = {"device": args.device} if name == "diffusion" else None
                 for r in benchmark(name, [int(v) for v in args.steps.split(",")], n_frames=args.frames,
-                                   preset=args.preset, n_rx=n_rx, n_tx=n_tx, snr_db=args.snr, options=opts,
+                                   preset=args.preset, n_rx=n_rx, n_tx=n_tx, snr_db=snr, options=opts,
                                    progress=False):
                     rows.append(r)
                     log(f"{name:<10} {n_tx}x{n_rx} steps={'' if r['steps'] is None else r['steps']:<2} "
@@ -213,8 +276,7 @@ def bench(args) -> None:
             for r in rows:
                 print(json.dumps(r))
         return
-    rows = run_bench(args.estimators.split(","), ants, args.frames, args.snr, args.device, progress=log,
-                     preset=args.preset)
+    rows = run_bench(est_names, ants, args.frames, snr, args.device, progress=log, preset=args.preset)
     if args.json:
         for r in rows:
             print(json.dumps(r))

@@ -75,16 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     p = sub.add_parser("eval", help="NMSE vs SNR on the grid and BER/PER vs SNR on the link; CSV + PNG")
-    p.add_argument("--estimators", default="ls,ls_interp,lmmse,genie")
+    p.add_argument("--estimators", default=None, help="default ls,ls_interp,lmmse,genie; XL-MIMO: "
+                   "diffusion,sigw,somp,swomp,ls,genie")
     p.add_argument("--scenario", action="append", default=None,
-                   help="'mix' or PROFILE[:DS_NS[:DOPPLER_HZ]] (repeatable); default TDL-C:300:0")
-    p.add_argument("--snrs", type=_floats, default=_floats("-5:30:5"))
+                   help="'mix' or PROFILE[:DS_NS[:DOPPLER_HZ]] (repeatable); default TDL-C:300:0. "
+                   "XL-MIMO case study: xlmimo (training distances), xlmimo-far, xlmimo-near or "
+                   "xlmimo:R_MIN:R_MAX: NMSE vs pilot overhead")
+    p.add_argument("--snrs", type=_floats, default=None, help="default -5:30:5; XL-MIMO 0,10,20")
+    p.add_argument("--pilots", default="4,8,12,16,24,32",
+                   help="XL-MIMO: pilot symbols P per user (overhead P*N_RF, N_RF = 16, N = 256)")
+    p.add_argument("--prior", default=None, help="XL-MIMO: ONNX prior (default: the shipped one)")
+    p.add_argument("--append", action="store_true", help="XL-MIMO: keep the CSV's rows of other "
+                   "(scenario, estimator, SNR) triples (same seeds, so runs per estimator combine)")
     p.add_argument("--lmmse-source", choices=["scenario", "mix"], default="scenario",
                    help="covariance for lmmse: the scenario's own channels, or the training mix")
     p.add_argument("--link", action="store_true", help="also BER/PER/NMSE on the simulated link")
     p.add_argument("--link-snrs", type=_floats, default=None)
     p.add_argument("--link-frames", type=int, default=200, help="frames per SNR on the link")
-    _link_options(p, 500)
+    _link_options(p, None)
     p.add_argument("--csv", default="gdm_eval.csv", help="output CSV; the PNG goes beside it")
 
     p = sub.add_parser("record", help="record the simulated link's received samples as SigMF (+ frame annotations)")
@@ -106,14 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("bench", help="receiver and estimator speed beside GNU Radio's stock OFDM receiver")
-    p.add_argument("--estimators", default="ls,lmmse,diffusion")
+    p.add_argument("--estimators", default=None, help="default ls,lmmse,diffusion; --xlmimo: diffusion,sigw,somp,swomp,ls")
     p.add_argument("--antennas", default="1x2,2x2,1x4", help="comma-separated n_tx x n_rx")
     p.add_argument("--preset", default="nr72", help="frame preset (diffusion needs a model for it)")
     p.add_argument("--estimator-only", action="store_true",
                    help="only the estimators on grids: frames/s, ms/frame, latency per step count")
     p.add_argument("--steps", default="0,1,2,3", help="diffusion step counts for --estimator-only")
     p.add_argument("--frames", type=int, default=400)
-    p.add_argument("--snr", type=float, default=25.0)
+    p.add_argument("--snr", type=float, default=None, help="dB; default 25, --xlmimo 10")
+    p.add_argument("--xlmimo", action="store_true", help="XL-MIMO case study instead: run time per channel "
+                   "estimate per method (N = 256, N_RF = 16, K = 8)")
+    p.add_argument("--pilots", type=int, default=8, help="--xlmimo: pilot symbols per user")
+    p.add_argument("--prior", default=None, help="--xlmimo: ONNX prior (default: the shipped one)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--json", action="store_true", help="one JSON object per configuration, one per line")
 
