@@ -1,7 +1,6 @@
-import numpy as np
 import pmt
 import pytest
-from gnuradio import blocks, gr
+from gnuradio import gr
 
 
 class MsgCollector(gr.basic_block):
@@ -25,18 +24,3 @@ class MsgCollector(gr.basic_block):
 @pytest.fixture
 def collector():
     return MsgCollector
-
-
-def vec_source(frames: np.ndarray, vlen: int, tags=()):
-    """frames [..., vlen] -> vector_source with optional tags."""
-    data = np.ascontiguousarray(frames).reshape(-1)
-    if data.dtype == np.complex64 or np.iscomplexobj(data):
-        return blocks.vector_source_c(data.astype(np.complex64).tolist(), False, vlen, list(tags))
-    return blocks.vector_source_f(data.astype(np.float32).tolist(), False, vlen, list(tags))
-
-
-def tag(offset: int, key: str, value):
-    from gnuradio.gdm.blocks._common import to_pmt
-    t = gr.tag_t()
-    t.offset, t.key, t.value = offset, pmt.intern(key), to_pmt(value)
-    return t

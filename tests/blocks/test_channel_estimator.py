@@ -8,7 +8,7 @@ from gnuradio.gdm import FrameSpec, estimation
 from gnuradio.gdm.sim.grid import ChannelConfig, grid_channels
 from gnuradio.gdm.metrics.evaluate import received_grid
 
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 
 
 def _grids(spec, n_rx, B=5, snr=15, seed=0):

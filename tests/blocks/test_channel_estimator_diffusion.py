@@ -13,7 +13,7 @@ from gnuradio.gdm import FrameSpec, estimation
 from gnuradio.gdm.models.tiny import tiny_model
 from gnuradio.gdm.runtime import ChecksumMismatch, MetadataMismatch, ModelFileMissing, NotOnnxModel, write_sums
 
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 from test_channel_estimator import _grids
 
 SPEC = FrameSpec.preset("nr72")

@@ -8,7 +8,7 @@ import pmt
 import pytest
 from gnuradio import blocks, gr
 
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 from gnuradio.gdm.blocks.faults import FaultyCall, pdu_stall_sink, sample_gap, stall_sink
 
 FL = 2160  # nr72 frame length

@@ -6,7 +6,7 @@ from gnuradio import gdm
 from gnuradio.gdm import FrameSpec
 from gnuradio.gdm.ofdm.transceiver import transmit
 
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 
 
 def test_decodes_payloads_counts_errors_and_flags(collector):

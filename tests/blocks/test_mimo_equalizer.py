@@ -7,7 +7,7 @@ from gnuradio.gdm import FrameSpec
 from gnuradio.gdm.ofdm.equalizer import equalize
 
 from test_channel_estimator import _grids
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 
 
 @pytest.mark.parametrize("n_tx,method", [(1, "mrc"), (2, "zf"), (2, "lmmse")])

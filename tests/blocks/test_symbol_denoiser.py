@@ -12,7 +12,7 @@ from gnuradio.gdm import FrameSpec, denoising
 from gnuradio.gdm.denoising.tiny import tiny_model
 from gnuradio.gdm.runtime import MetadataMismatch, ModelFileMissing
 
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 
 SPEC = FrameSpec.preset("nr72")
 S, K = SPEC.n_sym, SPEC.n_occ

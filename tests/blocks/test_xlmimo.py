@@ -9,7 +9,7 @@ from gnuradio import gdm
 from gnuradio.gdm import xlmimo
 from gnuradio.gdm.sim import nearfield as nf
 
-from conftest import tag, vec_source
+from blockutil import tag, vec_source
 
 SMALL = dict(n_ant=64, n_rf=8, n_subcarriers=2)
 CFG = nf.NearFieldConfig(**SMALL, n_users=3, n_paths=2, r_range_m=(1.0, 3.0))
