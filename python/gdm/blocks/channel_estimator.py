@@ -184,8 +184,9 @@ class channel_estimator(gr.sync_block):
         try:
             H = est.estimate(Y, nv)
         except Exception as e:  # noqa: BLE001 - a learned estimator must never stop the receiver
-            warn_throttled(log, "channel_estimator.raised", "channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
-                        est.name, B, type(e).__name__, e)
+            warn_throttled(log, "channel_estimator.raised",
+                           "channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
+                           est.name, B, type(e).__name__, e)
             H = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y, nv)
             labels = np.full(B, "ls_interp", object)
         else:
@@ -193,8 +194,9 @@ class channel_estimator(gr.sync_block):
             labels = np.where(fb, "gmm_lmmse", "").astype(object)
             bad = ~np.isfinite(H).all(tuple(range(1, H.ndim)))
             if bad.any():
-                warn_throttled(log, "channel_estimator.nonfinite", "channel_estimator: %s gave a non-finite estimate for %d frames; using "
-                            "ls_interp for them", est.name, int(bad.sum()))
+                warn_throttled(log, "channel_estimator.nonfinite",
+                               "channel_estimator: %s gave a non-finite estimate for %d frames; using "
+                               "ls_interp for them", est.name, int(bad.sum()))
                 H[bad] = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y[bad], nv[bad])
                 labels[bad] = "ls_interp"
         self.fallback_frames += int(np.count_nonzero(labels != ""))

@@ -53,7 +53,8 @@ class ofdm_tx(gr.sync_block):
         payload = bytes(pmt.u8vector_elements(data))
         cap = framing.max_payload_bytes(self.spec.info_bits_per_frame)
         if len(payload) > cap:
-            warn_throttled(log, "ofdm_tx.too_long", "ofdm_tx: dropped a %d-byte PDU, frame capacity is %d bytes", len(payload), cap)
+            warn_throttled(log, "ofdm_tx.too_long",
+                           "ofdm_tx: dropped a %d-byte PDU, frame capacity is %d bytes", len(payload), cap)
             return
         with self._lock:
             self._queue.append(payload)

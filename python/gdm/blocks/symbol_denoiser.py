@@ -77,8 +77,9 @@ class symbol_denoiser(gr.sync_block):
                 Xg, Vg = core.denoise(X[good], V[good])
                 fb = np.asarray(core.last_info.get("fallback", np.zeros(int(good.sum()), bool)), bool)
             except Exception as e:  # noqa: BLE001 - the denoiser must never stop the receiver
-                warn_throttled(log, "symbol_denoiser.raised", "symbol_denoiser: %s failed on %d frames (%s: %s); plain demapping for them",
-                            core.name, int(good.sum()), type(e).__name__, e)
+                warn_throttled(log, "symbol_denoiser.raised",
+                               "symbol_denoiser: %s failed on %d frames (%s: %s); plain demapping for them",
+                               core.name, int(good.sum()), type(e).__name__, e)
                 Xg, Vg, fb = X[good], V[good], np.ones(int(good.sum()), bool)
             Xo[good], Vo[good] = Xg, Vg
             fallback[good] = fb

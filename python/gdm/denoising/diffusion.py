@@ -78,13 +78,15 @@ class DiffusionDenoiser(SymbolDenoiser):
                 w = np.exp(out[:, 2]).astype(np.float32)
                 bad = ~(np.isfinite(z).all((1, 2)) & np.isfinite(w).all((1, 2)) & (w > 0).all((1, 2)))
             except Exception as e:  # noqa: BLE001 - any runtime failure -> plain demapping, never a crash
-                warn_throttled(log, "denoiser.diffusion.raised", "symbol denoiser inference failed (%s: %s); plain demapping for %d frames",
-                            type(e).__name__, e, B)
+                warn_throttled(log, "denoiser.diffusion.raised",
+                               "symbol denoiser inference failed (%s: %s); plain demapping for %d frames",
+                               type(e).__name__, e, B)
                 failed[:] = True
                 continue
             if bad.any():
-                warn_throttled(log, "denoiser.diffusion.nonfinite", "symbol denoiser output not finite for %d of %d frames; plain demapping for them",
-                            int(bad.sum()), B)
+                warn_throttled(log, "denoiser.diffusion.nonfinite",
+                               "symbol denoiser output not finite for %d of %d frames; plain demapping for them",
+                               int(bad.sum()), B)
             ok = ~bad
             Xo[ok, tx] = np.where(data, z[ok], X[ok, tx])
             Vo[ok, tx] = np.where(data, w[ok], V[ok, tx])

@@ -269,15 +269,17 @@ class DiffusionEstimator(Estimator):
                 h = from_planes(D)
                 bad = ~np.isfinite(h).all((1, 2))
             except Exception as e:  # noqa: BLE001 - any runtime failure -> fallback, never a crash
-                warn_throttled(log, "chanest.diffusion.raised", "diffusion inference failed (%s: %s)", type(e).__name__, e)
+                warn_throttled(log, "chanest.diffusion.raised",
+                               "diffusion inference failed (%s: %s)", type(e).__name__, e)
                 h = np.full((B * R, S, K), np.nan, np.complex64)
                 bad = np.ones(B * R, bool)
             t_net += time.perf_counter() - t1
             t_feat += t1 - t0
             n_evals += int(steps.sum())
             if bad.any():
-                warn_throttled(log, "chanest.diffusion.nonfinite", "diffusion output not finite for %d of %d links; those use the bank "
-                            "posterior mean", int(bad.sum()), bad.size)
+                warn_throttled(log, "chanest.diffusion.nonfinite",
+                               "diffusion output not finite for %d of %d links; those use the bank "
+                               "posterior mean", int(bad.sum()), bad.size)
                 h[bad] = f["mean"][bad]
             rk = pilot_risk(h, f, self.patterns[tx], nvl)
             h = h * a
