@@ -155,16 +155,6 @@ def test_option_lists_match_the_library():
 # --------------------------------------------------------------------------------------------
 # The blocks as GRC itself builds them: ports, vector lengths, asserts
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def platform():
-    grc_core = pytest.importorskip("gnuradio.grc.core.platform")
-    from gnuradio import gr
-    p = grc_core.Platform(name="gr-gdm tests", prefs=gr.prefs(), version=gr.version(),
-                          version_parts=(gr.major_version(), gr.api_version(), gr.minor_version()))
-    p.build_library()
-    return p
-
-
 def _grc_block(platform, key, **values):
     fg = platform.make_flow_graph()
     blk = fg.new_block(key)

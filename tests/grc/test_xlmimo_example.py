@@ -67,16 +67,6 @@ def test_example_runs_diffusion_with_the_shipped_prior(compiled, swomp_run):
     assert nmse < swomp_run[2] - 3           # same seed, same channels: well below the angle-domain baseline
 
 
-@pytest.fixture(scope="module")
-def platform():
-    grc_core = pytest.importorskip("gnuradio.grc.core.platform")
-    from gnuradio import gr
-    p = grc_core.Platform(name="gr-gdm tests", prefs=gr.prefs(), version=gr.version(),
-                          version_parts=(gr.major_version(), gr.api_version(), gr.minor_version()))
-    p.build_library()
-    return p
-
-
 @pytest.mark.parametrize("truth", [False, True])
 def test_grc_ports(platform, truth):
     fg = platform.make_flow_graph()
