@@ -88,3 +88,17 @@ def test_a_good_header_overrides_a_wrong_arrival_match_and_seq_wraps():
     assert out["frames_ok"] == 1 and out["bits"] > 0 and out["ber"] == 0
     assert 65538 not in sc.missed_seqs() and 65531 in sc.missed_seqs()
     assert out["nmse_frames"] == 0  # matched by header only: no truth alignment, no NMSE
+
+
+def test_missed_frames_carry_their_channel_power():
+    sc = LinkScorer(SPEC)
+    for s, g in enumerate((1.0, 0.001, 1.0)):  # frame 1 in a 30 dB fade, never detected
+        sc.add_tx(s, bytes([s]) * 20)
+        sc.add_truth(s, 3000 * s, 0.0, np.full((2, 1, 14, 72), np.sqrt(g), np.complex64))
+    for s in (0, 2):
+        rep = _report(s, bytes([s]) * 20, idx=s)
+        rep["sample_offset"] = 3000 * s
+        sc.add_rx(rep)
+    sc.add_tx(3, bytes(20))  # its truth never came
+    gains = sc.missed_gain_db()
+    assert set(gains) == {1, 3} and abs(gains[1] + 30) < 1e-3 and gains[3] is None

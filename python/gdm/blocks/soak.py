@@ -72,6 +72,7 @@ def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: fl
     wall = time.monotonic() - t0
     s = link.stats.stats()
     missed = set(link.stats.scorer.missed_seqs())
+    gains = link.stats.scorer.missed_gain_db()
     hits = set(gap.hit_seqs) if gap is not None else set()
     lost = (s["frames_sent"] or 0) - s["frames_ok"]
     rss_start = rss_start or rss_end
@@ -83,6 +84,8 @@ def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: fl
         "frames_lost": lost,
         "lost_reported_by_decoder": lost - len(missed),  # detected, rejected with a reason, counted
         "lost_never_detected": len(missed),
+        # their channel power (dB re the average): a deep fade over the preamble, or the receiver
+        "never_detected_channel_db": sorted(round(g, 1) for g in gains.values() if g is not None),
         "explained_by_fault": len(missed & hits),
         "unexplained": len(missed - hits),
         "header_errors": s["header_errors"], "crc_errors": s["crc_errors"], "flagged": s["flagged"],
@@ -123,5 +126,10 @@ def summary_line(o: dict) -> str:
     return (f"soak {o['minutes']:g} min ({o['wall_s']:.0f} s): sent {o['frames_sent']} ok {o['frames_ok']} "
             f"PER {f(o['per'], '.2e')} lost {o['frames_lost']} (reported by decoder {o['lost_reported_by_decoder']}, "
             f"never detected {o['lost_never_detected']}: explained by fault {o['explained_by_fault']}, "
-            f"unexplained {o['unexplained']}); {o['frames_per_s']} frames/s; RSS start {o['rss_start_mb']} MB "
+            f"unexplained {o['unexplained']}{_faded(o)}); {o['frames_per_s']} frames/s; RSS start {o['rss_start_mb']} MB "
             f"-> end {o['rss_end_mb']} MB ({o['rss_drift_pct']:+.2f} %), peak {o['rss_peak_mb']} MB")
+
+
+def _faded(o: dict) -> str:
+    g = o.get("never_detected_channel_db")
+    return f"; channel of the never-detected frames {', '.join(f'{v:+.1f}' for v in g)} dB" if g else ""

@@ -36,6 +36,9 @@ class LinkScorer:
         self.tx = _Bounded(window, keep_evicted=65536)  # evicted = sent, never reported
         self._last_tx: int | None = None
         self.truth = _Bounded(window)  # seq -> (arrival, cfo, H)
+        # seq -> the frame's mean channel power (dB re the average): says whether a frame that
+        # was never detected sat in a deep fade
+        self.gain_db = _Bounded(65536)
         self.arrivals = _Bounded(window)  # arrival -> seq
         self.csi = _Bounded(window)
         self.sent = 0
@@ -112,6 +115,7 @@ class LinkScorer:
 
     def add_truth(self, seq: int, arrival: int, cfo_hz: float, H: np.ndarray):
         self.truth.put(int(seq), (int(arrival), float(cfo_hz), np.asarray(H)))
+        self.gain_db.put(int(seq), float(10 * np.log10(max(float(np.mean(np.abs(H) ** 2)), 1e-30))))
         self.arrivals.put(int(arrival), int(seq))
 
     def add_csi(self, index: int, H: np.ndarray):
@@ -199,6 +203,11 @@ class LinkScorer:
         still waiting: call after the link has stopped and everything is drained)."""
         self._settle(0)
         return [*self.tx.evicted_keys, *self.tx.keys()]
+
+    def missed_gain_db(self) -> dict[int, float | None]:
+        """Channel power (dB re the average) of every never-detected frame, None where the
+        truth did not arrive or has left the window."""
+        return {q: self.gain_db.get(q) for q in self.missed_seqs()}
 
     def summary(self) -> dict:
         self._settle(0)
