@@ -14,33 +14,21 @@ post-equalization noise variance V float [B, n_tx, n_sym, n_occ] (the mimo_equal
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from ..frame import FrameSpec
 from ..ofdm.compensation import cpe_correct
+from ..registry import Registry
 
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register(name: str):
-    def deco(factory):
-        _REGISTRY[name] = factory
-        return factory
-    return deco
-
-
-def names() -> list[str]:
-    return list(_REGISTRY)
+_REGISTRY = Registry("symbol denoiser")
+register, names = _REGISTRY.register, _REGISTRY.names
 
 
 def make(name: str, spec: FrameSpec, n_tx: int | None = None, **options) -> "SymbolDenoiser":
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown symbol denoiser {name!r}; valid: {', '.join(_REGISTRY)}")
+    factory = _REGISTRY.get(name)
     if n_tx is not None and n_tx != spec.n_tx:
         spec = spec.replace(n_tx=n_tx)
-    return _REGISTRY[name](spec, **options)
+    return factory(spec, **options)
 
 
 class SymbolDenoiser:

@@ -7,32 +7,20 @@ fallbacks). Estimators are batched over frames and receive antennas.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from ..frame import FrameSpec
+from ..registry import Registry
 
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register(name: str):
-    def deco(factory):
-        _REGISTRY[name] = factory
-        return factory
-    return deco
-
-
-def names() -> list[str]:
-    return list(_REGISTRY)
+_REGISTRY = Registry("estimator", "valid estimators")
+register, names = _REGISTRY.register, _REGISTRY.names
 
 
 def make(name: str, spec: FrameSpec, n_rx: int = 1, n_tx: int | None = None, **options) -> "Estimator":
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown estimator {name!r}; valid estimators: {', '.join(_REGISTRY)}")
+    factory = _REGISTRY.get(name)
     if n_tx is not None and n_tx != spec.n_tx:
         spec = spec.replace(n_tx=n_tx)
-    return _REGISTRY[name](spec, n_rx=n_rx, **options)
+    return factory(spec, n_rx=n_rx, **options)
 
 
 def pilot_ls(Y: np.ndarray, spec: FrameSpec, tx: int) -> np.ndarray:
