@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -90,6 +91,16 @@ def frame_tags(block, port: int, start: int, n: int) -> dict[int, dict]:
     return {int(t.offset - base): from_pmt(t.value) for t in tags}
 
 
+def equalized_streams(input_items, n_tx: int, spec, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` items of mimo_equalizer's outputs (n_tx symbol streams, then the variance
+    stream) -> symbols X complex [B, n_tx, S, K] and post-equalization variances V, same shape."""
+    S, K = spec.n_sym, spec.n_occ
+    B = n // S
+    X = np.stack([np.asarray(x[:n]).reshape(B, S, K) for x in input_items[:n_tx]], 1)
+    V = np.asarray(input_items[n_tx][:n]).reshape(B, S, n_tx, K).transpose(0, 2, 1, 3)
+    return X, V
+
+
 def pdu(meta: dict, data: bytes | np.ndarray):
     return pmt.cons(to_pmt(meta), to_pmt(np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray)) else data))
 
@@ -131,3 +142,26 @@ def subscribed(block, port: str) -> bool:
     """Whether anything listens on a message port (known once the flowgraph has started), so
     per-frame messages that cost a PMT conversion are only built when used."""
     return pmt.length(block.message_subscribers(pmt.intern(port))) > 0
+
+
+class MethodCores:
+    """Live method switching (the GRC ``set_method`` callback) for blocks that hold one numpy
+    core per method: a core is built on first use by the block's ``_build(method)`` and kept,
+    so switching back is free and a fallback core is built once. Call ``_init_cores()`` in
+    ``__init__`` before ``set_method``."""
+
+    def _init_cores(self) -> None:
+        self._cache: dict = {}
+        self._lock = threading.Lock()
+        self.method = None
+
+    def _core(self, method: str):
+        with self._lock:
+            if method not in self._cache:
+                self._cache[method] = self._build(method)
+            return self._cache[method]
+
+    def set_method(self, method: str) -> None:
+        method = str(method)
+        self._core(method)
+        self.method = method

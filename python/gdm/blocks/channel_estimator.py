@@ -1,8 +1,6 @@
 """channel_estimator: n_rx frame-aligned grids -> H per OFDM symbol, vlen n_rx*n_tx*fft_len."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pmt
 from gnuradio import gr
@@ -10,14 +8,15 @@ from gnuradio import gr
 from .. import estimation
 from ..logutil import warn_throttled
 from ..sim.grid import ChannelConfig
-from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, log, make_spec, subscribed, to_pmt
+from ._common import (FRAME_TAG, NOISE_TAG, MethodCores, check_ports, frame_batches, frame_tags, log, make_spec,
+                      subscribed, to_pmt)
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
 FALLBACK_TAG = pmt.intern("gdm_est_fallback")
 SWITCH_TAG = pmt.intern("gdm_model_switch")
 
 
-class channel_estimator(gr.sync_block):
+class channel_estimator(MethodCores, gr.sync_block):
     """Estimates the channel of every frame with a named method (``estimation.names()``),
     switchable while running with ``set_method``. Output layout per symbol: [rx][tx][carrier]
     over fft-shifted bins (zero outside the occupied carriers). Frames are processed in batches
@@ -66,9 +65,7 @@ class channel_estimator(gr.sync_block):
         self.options["diffusion"] = diff
         self.fallback_frames = 0
         self.chan_taps, self.publish_csi = bool(chan_taps), bool(publish_csi)
-        self._cache: dict[str, estimation.Estimator] = {}
-        self._lock = threading.Lock()
-        self.method = None
+        self._init_cores()
         self.set_method(method)
         self.frames = 0
         self.frames_flagged = 0
@@ -108,13 +105,6 @@ class channel_estimator(gr.sync_block):
         if method == "genie":
             opts.setdefault("config", self.config)
         return estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
-
-    def set_method(self, method: str) -> None:
-        method = str(method)
-        with self._lock:
-            if method not in self._cache:
-                self._cache[method] = self._build(method)
-            self.method = method
 
     def work(self, input_items, output_items):
         S, F, spec = self.spec.n_sym, self.spec.fft_len, self.spec
@@ -187,7 +177,7 @@ class channel_estimator(gr.sync_block):
             warn_throttled(log, "channel_estimator.raised",
                            "channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
                            est.name, B, type(e).__name__, e)
-            H = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y, nv)
+            H = self._core("ls_interp").estimate(Y, nv)
             labels = np.full(B, "ls_interp", object)
         else:
             fb = np.asarray(est.last_info.get("fallback", np.zeros(B, bool)), bool)
@@ -197,7 +187,7 @@ class channel_estimator(gr.sync_block):
                 warn_throttled(log, "channel_estimator.nonfinite",
                                "channel_estimator: %s gave a non-finite estimate for %d frames; using "
                                "ls_interp for them", est.name, int(bad.sum()))
-                H[bad] = self._cache.setdefault("ls_interp", self._build("ls_interp")).estimate(Y[bad], nv[bad])
+                H[bad] = self._core("ls_interp").estimate(Y[bad], nv[bad])
                 labels[bad] = "ls_interp"
         self.fallback_frames += int(np.count_nonzero(labels != ""))
         return H, labels

@@ -8,7 +8,7 @@ import pmt
 from gnuradio import gr
 
 from ..ofdm.transceiver import decode_batch
-from ._common import check_ports, frame_batches, frame_tags, log, make_spec, pdu, subscribed, to_pmt
+from ._common import check_ports, equalized_streams, frame_batches, frame_tags, log, make_spec, pdu, subscribed, to_pmt
 
 
 class frame_decoder(gr.sync_block):
@@ -34,13 +34,12 @@ class frame_decoder(gr.sync_block):
             warm_up(self.spec.bits_per_frame)
 
     def work(self, input_items, output_items):
-        S, K, spec = self.spec.n_sym, self.spec.n_occ, self.spec
+        S, spec = self.spec.n_sym, self.spec
         n = len(input_items[0]) // S * S
         B = n // S
         if B == 0:
             return 0
-        X = np.stack([np.asarray(x[:n]).reshape(B, S, K) for x in input_items[:self.n_tx]], 1)
-        V = np.asarray(input_items[self.n_tx][:n]).reshape(B, S, self.n_tx, K).transpose(0, 2, 1, 3)
+        X, V = equalized_streams(input_items, self.n_tx, spec, n)
         tags = frame_tags(self, 0, 0, n)
         c = self.counters
         metas, flagged = [], np.zeros(B, bool)

@@ -1,20 +1,18 @@
 """symbol_denoiser: equalized symbols + post-eq variance -> denoised symbols + per-symbol variance."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pmt
 from gnuradio import gr
 
 from .. import denoising
 from ..logutil import warn_throttled
-from ._common import FRAME_TAG, check_ports, frame_batches, frame_tags, log, make_spec, to_pmt
+from ._common import FRAME_TAG, MethodCores, check_ports, equalized_streams, frame_batches, frame_tags, log, make_spec, to_pmt
 
 FALLBACK_TAG = pmt.intern("gdm_dn_fallback")
 
 
-class symbol_denoiser(gr.sync_block):
+class symbol_denoiser(MethodCores, gr.sync_block):
     """Sits between mimo_equalizer and frame_decoder with the same stream contract on both sides:
     n_tx streams of equalized occupied carriers (vlen n_occ) and one float stream of per-RE
     variance (vlen n_tx*n_occ, [tx][carrier]) in; the same out, the symbols denoised and the
@@ -38,9 +36,7 @@ class symbol_denoiser(gr.sync_block):
         frame_batches(self, self.spec)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.options = {"diffusion": {"model": str(model) or None, "device": str(device or "auto")}}
-        self._cache: dict[str, denoising.SymbolDenoiser] = {}
-        self._lock = threading.Lock()
-        self.method = None
+        self._init_cores()
         self.set_method(method)
         self.counters = dict(frames=0, fallback=0, flagged=0)
 
@@ -50,21 +46,13 @@ class symbol_denoiser(gr.sync_block):
                              f"{', '.join(denoising.names())}")
         return denoising.make(method, self.spec, **self.options.get(method, {}))
 
-    def set_method(self, method: str) -> None:
-        method = str(method)
-        with self._lock:
-            if method not in self._cache:
-                self._cache[method] = self._build(method)
-            self.method = method
-
     def work(self, input_items, output_items):
         S, K, T = self.spec.n_sym, self.spec.n_occ, self.n_tx
         n = len(output_items[0]) // S * S
         B = n // S
         if B == 0:
             return 0
-        X = np.stack([np.asarray(x[:n]).reshape(B, S, K) for x in input_items[:T]], 1)
-        V = np.asarray(input_items[T][:n]).reshape(B, S, T, K).transpose(0, 2, 1, 3)
+        X, V = equalized_streams(input_items, T, self.spec, n)
         tags = frame_tags(self, 0, 0, n)
         flagged = np.array([bool(tags.get(b * S, {}).get("nonfinite")) for b in range(B)])
         with self._lock:
