@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..frame import FrameSpec
-from ..models.train import _save, ema_update, load_checkpoint, resume
+from ..models.train import _save, cosine_lr, ema_update, load_checkpoint, resume
 from ..ofdm import qam
 from .data import TRAIN_PURPOSE, VAL_PURPOSE, ImpairmentMix, LinkMix, mixed_frames, purpose_rng
 from .features import MODULATIONS, prepare
@@ -248,9 +247,7 @@ def train(config: DenoiserTrainConfig, until: int | None = None) -> Path:
     loss_avg, skipped = None, 0
     stop = cfg.steps if until is None else min(until, cfg.steps)
     while step < stop:
-        lr = cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = cosine_lr(opt, cfg, step)
         b = make_batch(cfg, rng)
         net.train()
         o = net(*_tensors(b))

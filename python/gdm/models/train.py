@@ -143,6 +143,14 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def cosine_lr(opt, cfg, step: int) -> float:
+    """Sets and returns the learning rate at ``step``: cosine decay from cfg.lr to cfg.lr * cfg.lr_final."""
+    lr = cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
 @torch.no_grad()
 def ema_update(ema, net, step: int, rate: float) -> None:
     """Exponential moving average of the weights (what is exported), warmed up over the first
@@ -198,9 +206,7 @@ def train(config: TrainConfig, until: int | None = None) -> Path:
     loss_avg = None
     stop = cfg.steps if until is None else min(until, cfg.steps)
     while step < stop:
-        lr = cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = cosine_lr(opt, cfg, step)
         b = _tensors(make_batch(cond, cfg.mix(), cfg.batch, rng, tuple(cfg.snr_db), tuple(cfg.pattern_p),
                                 cfg.levels()))
         net.train()
