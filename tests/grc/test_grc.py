@@ -7,7 +7,6 @@ import ast
 import inspect
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,10 +28,6 @@ XLMIMO = ["xlmimo_sim_estimator"]
 # GRC defaults that differ from the Python defaults on purpose.
 INTENDED_DEFAULT_DIFFS = {("link_stats", "print_interval")}  # print by default in a flowgraph
 
-# Every subprocess (grcc, generated flowgraphs) must find the checkout and its block YAML.
-_paths = [p for p in os.environ.get("GRC_BLOCKS_PATH", "").split(os.pathsep) if p]
-if str(GRC) not in _paths:
-    os.environ["GRC_BLOCKS_PATH"] = os.pathsep.join([str(GRC), *_paths])
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 gdm = pytest.importorskip("gnuradio.gdm")
@@ -216,20 +211,6 @@ def test_grc_asserts(platform, key, values, bad):
 # --------------------------------------------------------------------------------------------
 # Example flowgraphs
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    grcc = shutil.which("grcc")
-    if grcc is None:
-        pytest.skip("grcc not installed")
-    out = tmp_path_factory.mktemp("grcc")
-    files = sorted(EXAMPLES.glob("*.grc"))
-    # The venv's interpreter (system site packages) so the generated code sees the same gnuradio.
-    r = subprocess.run([sys.executable, grcc, "-o", str(out), *map(str, files)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return out
-
-
 def test_examples_present():
     assert {p.stem for p in EXAMPLES.glob("*.grc")} == {*HEADLESS, QT_GUI, *RADIO_IO, *XLMIMO}
 

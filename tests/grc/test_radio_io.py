@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,16 +17,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GRC = ROOT / "grc"
-EXAMPLES = GRC / "examples"
 USRP = ["usrp_rx_2ch", "usrp_tx", "usrp_loopback"]
 RADIO_IO = [*USRP, "zmq_tx", "zmq_rx", "record_sigmf", "replay_sigmf"]
 NO_SUCH_USRP = "serial=gdm-test-no-such-usrp"
 
-_paths = [p for p in os.environ.get("GRC_BLOCKS_PATH", "").split(os.pathsep) if p]
-if str(GRC) not in _paths:
-    os.environ["GRC_BLOCKS_PATH"] = os.pathsep.join([str(GRC), *_paths])
 
 pytest.importorskip("gnuradio.gdm")
 
@@ -38,18 +31,6 @@ def summary(out: str) -> dict:
     lines = [ln for ln in out.splitlines() if ln.startswith("gdm_summary ")]
     assert len(lines) == 1, out
     return json.loads(lines[0].split(" ", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    grcc = shutil.which("grcc")
-    if grcc is None:
-        pytest.skip("grcc not installed")
-    out = tmp_path_factory.mktemp("grcc_radio_io")
-    r = subprocess.run([sys.executable, grcc, "-o", str(out), *(str(EXAMPLES / f"{n}.grc") for n in RADIO_IO)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return out
 
 
 def script(compiled, name) -> list[str]:

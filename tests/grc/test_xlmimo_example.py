@@ -2,38 +2,17 @@
 run headless, and the XL-MIMO blocks' ports as GRC computes them."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GRC = ROOT / "grc"
-EXAMPLE = GRC / "examples" / "xlmimo_sim_estimator.grc"
-
-_paths = [p for p in os.environ.get("GRC_BLOCKS_PATH", "").split(os.pathsep) if p]
-if str(GRC) not in _paths:
-    os.environ["GRC_BLOCKS_PATH"] = os.pathsep.join([str(GRC), *_paths])
+SCRIPT = "xlmimo_sim_estimator.py"  # grc/examples/xlmimo_sim_estimator.grc, compiled (conftest)
 
 gdm = pytest.importorskip("gnuradio.gdm")
 
 FINAL = re.compile(r"^final xlmimo_estimator (\w+): (\d+) estimates, NMSE (\S+) dB, (\S+) ms per estimate$", re.M)
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    grcc = shutil.which("grcc")
-    if grcc is None:
-        pytest.skip("grcc not installed")
-    out = tmp_path_factory.mktemp("grcc_xlmimo")
-    r = subprocess.run([sys.executable, grcc, "-o", str(out), str(EXAMPLE)], capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return out / "xlmimo_sim_estimator.py"
 
 
 def _run(script, *args):
@@ -49,7 +28,7 @@ def _run(script, *args):
 
 @pytest.fixture(scope="module")
 def swomp_run(compiled):
-    return _run(compiled, "--method", "swomp", "--n-frames", "1")
+    return _run(compiled / SCRIPT, "--method", "swomp", "--n-frames", "1")
 
 
 def test_example_runs_baseline(swomp_run):
@@ -62,7 +41,7 @@ def test_example_runs_diffusion_with_the_shipped_prior(compiled, swomp_run):
     from gnuradio.gdm.xlmimo.evaluate import default_prior
     if default_prior() is None:
         pytest.skip("shipped XL-MIMO prior not built")
-    method, n, nmse = _run(compiled, "--method", "diffusion", "--n-frames", "1")
+    method, n, nmse = _run(compiled / SCRIPT, "--method", "diffusion", "--n-frames", "1")
     assert (method, n) == ("diffusion", 16)
     assert nmse < swomp_run[2] - 3           # same seed, same channels: well below the angle-domain baseline
 
