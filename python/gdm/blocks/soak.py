@@ -71,8 +71,8 @@ def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: fl
         link.wait()
     wall = time.monotonic() - t0
     s = link.stats.stats()
-    missed = set(link.stats.scorer.missed_seqs())
-    gains = link.stats.scorer.missed_gain_db()
+    gains = link.stats.scorer.missed_gain_db()  # never-detected seq -> its channel power
+    missed = set(gains)
     hits = set(gap.hit_seqs) if gap is not None else set()
     lost = (s["frames_sent"] or 0) - s["frames_ok"]
     rss_start = rss_start or rss_end

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..frame import FrameSpec
+from ..metrics.core import nmse_db
 from ..sim.awgn import complex_noise, noise_var_for_snr
 from ..sim.grid import ChannelMix
 from ..estimation.bank import BankGrid
@@ -118,10 +119,6 @@ def validation_set(cfg: TrainConfig, cond: Conditioner, snrs=(0, 10, 20, 30)) ->
     return out
 
 
-def _nmse_db(a, b) -> float:
-    return float(10 * np.log10(np.sum(np.abs(a - b) ** 2) / np.sum(np.abs(b) ** 2)))
-
-
 @torch.no_grad()
 def validate(net: Denoiser, val: list[dict]) -> dict:
     """NMSE (dB) of the bank mean and of one reverse step from the LS/interp start."""
@@ -132,8 +129,8 @@ def validate(net: Denoiser, val: list[dict]) -> dict:
         glob[:, START_FLAG] = 1.0
         d = net(torch.from_numpy(to_planes(f["interp"])), torch.from_numpy(f["sigma_start"]),
                 torch.from_numpy(f["cond"]), torch.from_numpy(glob)).numpy()
-        res[f"bank@{v['snr']}"] = round(_nmse_db(f["mean"], v["H"]), 2)
-        res[f"net@{v['snr']}"] = round(_nmse_db(from_planes(d), v["H"]), 2)
+        res[f"bank@{v['snr']}"] = round(nmse_db(f["mean"], v["H"]), 2)
+        res[f"net@{v['snr']}"] = round(nmse_db(from_planes(d), v["H"]), 2)
     return res
 
 
