@@ -102,3 +102,17 @@ def test_missed_frames_carry_their_channel_power():
     sc.add_tx(3, bytes(20))  # its truth never came
     gains = sc.missed_gain_db()
     assert set(gains) == {1, 3} and abs(gains[1] + 30) < 1e-3 and gains[3] is None
+
+
+def test_reported_frames_leave_no_channel_power_behind():
+    # A link running for days must hold gains only for frames in flight or never detected.
+    sc = LinkScorer(SPEC, lag=0)
+    H = np.ones((2, 1, 14, 72), np.complex64)
+    for s in range(300):
+        sc.add_tx(s, bytes([s % 251]) * 20)
+        sc.add_truth(s, 3000 * s, 0.0, H)
+        if s != 7:
+            rep = _report(s, bytes([s % 251]) * 20, idx=s)
+            rep["sample_offset"] = 3000 * s
+            sc.add_rx(rep)
+    assert set(sc.gain_db) == {7} and set(sc.missed_gain_db()) == {7}

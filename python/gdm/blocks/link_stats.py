@@ -80,6 +80,10 @@ class link_stats(gr.basic_block):
                     break
                 fn(msg)
 
+    def queued(self) -> int:
+        """Messages waiting in this block's input queues."""
+        return sum(self.nmsgs(pmt.intern(port)) for port, _ in self._handlers)
+
     def stats(self) -> dict:
         self.drain()
         with self._lock:

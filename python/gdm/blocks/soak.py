@@ -112,13 +112,15 @@ def _report(link, t: float, rss: float) -> dict:
             "failed_reported": failed, "never_detected": s["frames_missed"],
             # sent, not yet through the receiver (or lost without a report: counted at the end)
             "in_flight": max(0, (s["frames_sent"] or 0) - s["frames_ok"] - failed - s["frames_missed"]),
-            "per_so_far": s["per"], "fallback": link.est.stats()["fallback"], "rss_mb": round(rss, 1)}
+            "per_so_far": s["per"], "fallback": link.est.stats()["fallback"], "rss_mb": round(rss, 1),
+            # messages waiting at the scorer: a backlog here would grow memory, not a leak
+            "queued_msgs": link.stats.queued()}
 
 
 def _line(r: dict) -> str:
     return (f"  t {r['t_s']:7.1f} s  sent {r['frames_sent']} ok {r['frames_ok']} failed (reported) "
             f"{r['failed_reported']} never detected {r['never_detected']} in flight {r['in_flight']} "
-            f"fallback {r['fallback']} RSS {r['rss_mb']:.1f} MB")
+            f"fallback {r['fallback']} queued msgs {r['queued_msgs']} RSS {r['rss_mb']:.1f} MB")
 
 
 def summary_line(o: dict) -> str:

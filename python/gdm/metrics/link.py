@@ -37,7 +37,8 @@ class LinkScorer:
         self._last_tx: int | None = None
         self.truth = _Bounded(window)  # seq -> (arrival, cfo, H)
         # seq -> the frame's mean channel power (dB re the average): says whether a frame that
-        # was never detected sat in a deep fade
+        # was never detected sat in a deep fade. Dropped once the frame is reported, so it holds
+        # only frames still in flight or never detected, not every frame of a long run.
         self.gain_db = _Bounded(65536)
         self.arrivals = _Bounded(window)  # arrival -> seq
         self.csi = _Bounded(window)
@@ -161,6 +162,8 @@ class LinkScorer:
         if rep.get("crc_ok"):
             self._track_seq(int(rep["seq"]))
         seq, by_arrival = self._match(rep)
+        if seq is not None:
+            self.gain_db.pop(seq, None)
         if seq is not None and seq in self.tx:
             payload = self.tx.pop(seq)
         else:
