@@ -15,6 +15,7 @@ _BLOCKS = {
     "ofdm_tx": "ofdm_tx", "channel_sim": "channel_sim", "ofdm_sync_demod": "ofdm_sync_demod",
     "iq_compensator": "iq_compensator", "channel_estimator": "channel_estimator", "mimo_equalizer": "mimo_equalizer",
     "symbol_denoiser": "symbol_denoiser", "frame_decoder": "frame_decoder", "link_stats": "link_stats",
+    "ofdm_receiver": "ofdm_receiver",
     "sigmf_sink": "sigmf_io", "sigmf_source": "sigmf_io", "stock_ofdm_rx": "stock_ofdm_rx",
     "xlmimo_sim": "xlmimo", "xlmimo_estimator": "xlmimo",
 }

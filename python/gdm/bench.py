@@ -2,8 +2,10 @@
 in the same run.
 
 Per configuration (antennas x estimator) a fresh child process (so peak RSS is its own):
-- the full headless receive flowgraph (sync/demod -> estimator -> equalizer -> decoder -> stats)
-  on pre-generated received samples held in memory: samples/s per antenna stream and frames/s;
+- the full headless receive flowgraph on pre-generated received samples held in memory, as the
+  separate blocks (sync/demod -> estimator -> equalizer -> decoder) and as the one-block
+  ofdm_receiver, each ending at a PDU counter: samples/s per antenna stream, frames/s and
+  process CPU per frame;
 - the estimator alone: per-frame latency (batch 1: median, p99) and batched frames/s.
 The stock reference is digital.ofdm_rx on digital.ofdm_tx samples (also pre-generated).
 """
@@ -33,11 +35,20 @@ def _received(cfg, frames: int) -> np.ndarray:
     return ch.process(x)
 
 
-def receiver_throughput(cfg, frames: int = 400) -> dict:
+RECEIVERS = ("blocks", "one_block")
+
+
+def receiver_throughput(cfg, frames: int = 400, receiver: str = "blocks") -> dict:
+    """``receiver``: 'blocks' = ofdm_sync_demod -> channel_estimator -> mimo_equalizer ->
+    frame_decoder, 'one_block' = ofdm_receiver; both end at a PDU counter, as the stock
+    reference ends at its byte sink (no link scoring in the timed graph)."""
     from gnuradio import blocks, gr
 
-    from .blocks.sim_link import _Link
+    from .blocks.ofdm_receiver import ofdm_receiver
+    from .blocks.sim_link import _Link, _PduCount
 
+    if receiver not in RECEIVERS:
+        raise ValueError(f"bench: receiver must be one of {', '.join(RECEIVERS)}, got {receiver!r}")
     y = _received(cfg, frames)
 
     class Rx(_Link):
@@ -45,15 +56,26 @@ def receiver_throughput(cfg, frames: int = 400) -> dict:
             gr.top_block.__init__(self, "gdm_bench_rx")
             self.p = cfg
             self.srcs = [blocks.vector_source_c(y[r].tolist(), False) for r in range(cfg.n_rx)]
-            self._receiver(cfg, [(s, 0) for s in self.srcs])
+            if receiver == "blocks":
+                self._receiver(cfg, [(s, 0) for s in self.srcs], keep_payloads=False, score=False)
+                return
+            self.dec = ofdm_receiver(cfg.preset, cfg.n_rx, cfg.n_tx, cfg.modulation, cfg.fec or "", cfg.estimator,
+                                     cfg.equalizer, options={cfg.estimator: dict(cfg.estimator_options or {})})
+            self.pdus = _PduCount()
+            for r, s in enumerate(self.srcs):
+                self.connect(s, (self.dec, r))
+            self.msg_connect((self.dec, "pdus"), (self.pdus, "in"))
 
     tb = Rx()
+    c0 = time.process_time()
     t0 = time.perf_counter()
     tb.run()
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     ok = tb.dec.stats()["ok"]
     return {"samples_per_s": y.shape[1] / wall, "frames_per_s": frames / wall, "wall_s": wall,
-            "frames_ok": ok, "frames": frames, "realtime_factor": y.shape[1] / wall / cfg.spec().sample_rate}
+            "cpu_ms_per_frame": 1e3 * cpu / frames, "frames_ok": ok, "frames": frames, "receiver": receiver,
+            "realtime_factor": y.shape[1] / wall / cfg.spec().sample_rate}
 
 
 def estimator_speed(cfg, reps: int = 200, batch: int = 32) -> dict:
@@ -101,10 +123,12 @@ def stock_throughput(packets: int = 400, packet_len: int = 96) -> dict:
     rx = digital.ofdm_rx(fft_len=64, cp_len=16, packet_length_tag_key="length")
     out = blocks.vector_sink_b()
     tb.connect(blocks.vector_source_c(x.tolist(), False), rx, out)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     tb.run()
     wall = time.perf_counter() - t0
     return {"samples_per_s": x.size / wall, "frames_per_s": packets / wall, "wall_s": wall,
+            "cpu_ms_per_frame": 1e3 * (time.process_time() - c0) / packets,
             "frames_ok": len(out.data()) // packet_len, "frames": packets}
 
 
@@ -119,7 +143,10 @@ def _child(job: dict) -> dict:
                         snr_db=job["snr_db"])[0]
     else:
         cfg = LinkConfig(**job["cfg"])
-        out = {**receiver_throughput(cfg, job["frames"]), **estimator_speed(cfg)}
+        rx = job.get("receiver", "blocks")
+        out = receiver_throughput(cfg, job["frames"], rx)
+        if rx == "blocks":  # the estimator alone is the same in both receivers: timed once
+            out.update(estimator_speed(cfg))
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -134,22 +161,24 @@ def run_child(job: dict) -> dict:
 
 
 def bench(estimators=("ls", "lmmse", "diffusion"), antennas=((1, 2), (2, 2), (1, 4)), frames: int = 400,
-          snr_db: float = 25.0, device: str = "cpu", progress=print, preset: str = "nr72") -> list[dict]:
+          snr_db: float = 25.0, device: str = "cpu", progress=print, preset: str = "nr72",
+          receivers=RECEIVERS) -> list[dict]:
     rows = []
     stock = run_child({"kind": "stock", "frames": frames})
     rows.append({"config": "stock digital.ofdm_rx (wifi-like 64/16, BPSK)", **stock})
     progress(_fmt(rows[-1]))
     for n_tx, n_rx in antennas:
         for est in estimators:
-            cfg = dict(preset=preset, n_tx=n_tx, n_rx=n_rx, estimator=est, snr_db=snr_db)
-            if est == "diffusion":
-                cfg["estimator_options"] = {"device": device}
-            r = run_child({"kind": "gdm", "frames": frames, "cfg": cfg})
-            r.update(config=f"gr-gdm {preset} {n_tx}x{n_rx} {est}", antennas=f"{n_tx}x{n_rx}", estimator=est,
-                     preset=preset,
-                     ratio_to_stock=r["samples_per_s"] / stock["samples_per_s"], device=device)
-            rows.append(r)
-            progress(_fmt(rows[-1]))
+            for rx in receivers:
+                cfg = dict(preset=preset, n_tx=n_tx, n_rx=n_rx, estimator=est, snr_db=snr_db)
+                if est == "diffusion":
+                    cfg["estimator_options"] = {"device": device}
+                r = run_child({"kind": "gdm", "frames": frames, "cfg": cfg, "receiver": rx})
+                r.update(config=f"gr-gdm {preset} {n_tx}x{n_rx} {est}{' one-block' if rx == 'one_block' else ''}",
+                         antennas=f"{n_tx}x{n_rx}", estimator=est, preset=preset,
+                         ratio_to_stock=r["samples_per_s"] / stock["samples_per_s"], device=device)
+                rows.append(r)
+                progress(_fmt(rows[-1]))
     return rows
 
 
@@ -178,10 +207,12 @@ def bench_xlmimo(estimators=("diffusion", "sigw", "somp", "swomp", "ls"), n_pilo
 def _fmt(r: dict) -> str:
     extra = ""
     if "latency_ms_p50" in r:
-        extra = (f" | estimator p50 {r['latency_ms_p50']:.2f} ms p99 {r['latency_ms_p99']:.2f} ms, "
-                 f"{r['estimator_frames_per_s']:.0f} frames/s batched | x{r['ratio_to_stock']:.2f} stock")
-    return (f"{r['config']:<40} {r['samples_per_s'] / 1e6:6.2f} Msps {r['frames_per_s']:7.1f} frames/s "
-            f"ok {r['frames_ok']}/{r['frames']} RSS {r['peak_rss_mb']:.0f} MB{extra}")
+        extra += (f" | estimator p50 {r['latency_ms_p50']:.2f} ms p99 {r['latency_ms_p99']:.2f} ms, "
+                  f"{r['estimator_frames_per_s']:.0f} frames/s batched")
+    if "ratio_to_stock" in r:
+        extra += f" | x{r['ratio_to_stock']:.2f} stock"
+    return (f"{r['config']:<44} {r['samples_per_s'] / 1e6:6.2f} Msps {r['frames_per_s']:7.1f} frames/s "
+            f"CPU {r['cpu_ms_per_frame']:.2f} ms/frame ok {r['frames_ok']}/{r['frames']} RSS {r['peak_rss_mb']:.0f} MB{extra}")
 
 
 if __name__ == "__main__":

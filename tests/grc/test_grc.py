@@ -138,6 +138,8 @@ def test_option_lists_match_the_library():
         if "profile" in ps:
             assert ps["profile"]["options"] == profile_names(), bid
     assert blocks["gdm_mimo_equalizer"]["method"]["options"] == list(METHODS)
+    assert blocks["gdm_ofdm_receiver"]["equalizer"]["options"] == list(METHODS)
+    assert blocks["gdm_ofdm_receiver"]["method"]["options"] == blocks["gdm_channel_estimator"]["method"]["options"]
     offered = blocks["gdm_channel_estimator"]["method"]["options"]
     missing = [m for m in estimation.names() if m not in offered]
     assert not missing, (f"estimators {missing} are registered but not offered in GRC: add them to "
@@ -185,6 +187,7 @@ def test_grc_ports(platform, preset, n_rx, n_tx):
         "gdm_iq_compensator": (dict(n_ch=n_rx), [("complex", 1)] * n_rx, [("complex", 1)] * n_rx),
         "gdm_frame_decoder": (dict(preset=p, n_tx=n_tx), [("complex", K)] * n_tx + [("float", n_tx * K)], []),
         "gdm_link_stats": (dict(preset=p, n_tx=n_tx), [], []),
+        "gdm_ofdm_receiver": (dict(preset=p, n_rx=n_rx, n_tx=n_tx), [("complex", 1)] * n_rx, []),
     }
     for key, (values, ins, outs) in expect.items():
         blk = _grc_block(platform, key, **values)
@@ -202,6 +205,8 @@ def test_grc_ports(platform, preset, n_rx, n_tx):
     ("gdm_ofdm_sync_demod", dict(preset="'lte'"), "presets"),
     ("gdm_symbol_denoiser", dict(method="'magic'"), "method in"),
     ("gdm_iq_compensator", dict(memory=0), "memory >= 1"),
+    ("gdm_ofdm_receiver", dict(n_rx=1, n_tx=2), "n_rx >= n_tx"),
+    ("gdm_ofdm_receiver", dict(batch_frames=0), "batch_frames >= 1"),
 ])
 def test_grc_asserts(platform, key, values, bad):
     errors = _grc_block(platform, key, **values).get_error_messages()

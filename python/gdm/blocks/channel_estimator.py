@@ -6,9 +6,9 @@ import pmt
 from gnuradio import gr
 
 from .. import estimation
-from ..logutil import warn_throttled
+from ..estimation.fallback import estimate_or_fallback
 from ..sim.grid import ChannelConfig
-from ._common import (FRAME_TAG, NOISE_TAG, MethodCores, check_ports, frame_batches, frame_tags, log, make_spec,
+from ._common import (FRAME_TAG, NOISE_TAG, MethodCores, check_ports, frame_batches, frame_tags, make_spec,
                       subscribed, to_pmt)
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
@@ -16,7 +16,43 @@ FALLBACK_TAG = pmt.intern("gdm_est_fallback")
 SWITCH_TAG = pmt.intern("gdm_model_switch")
 
 
-class channel_estimator(MethodCores, gr.sync_block):
+class EstimatorMethods(MethodCores):
+    """A block's channel estimator by name (``estimation.names()``), switchable while running,
+    with the options of each method and the fallback that keeps every frame estimated. Needs
+    ``self.spec``, ``self.n_rx``, ``self.n_tx``; call ``_init_estimator`` in ``__init__``."""
+
+    def _init_estimator(self, method, profile="TDL-A", delay_spread=30e-9, doppler=0.0, options=None,
+                        model="", steps=-1, device="auto") -> None:
+        self.config = ChannelConfig(profile, float(delay_spread), float(doppler))
+        self.options = dict(options or {})
+        diff = dict(self.options.get("diffusion", {}))
+        if model:
+            diff.setdefault("model", str(model))
+        if int(steps) >= 0:
+            diff.setdefault("steps", int(steps))
+        diff.setdefault("device", str(device or "auto"))
+        self.options["diffusion"] = diff
+        self.fallback_frames = 0
+        self._init_cores()
+        self.set_method(method)
+
+    def _build(self, method):
+        if method not in estimation.names():
+            raise ValueError(f"{self._who}: unknown method {method!r}; valid methods: "
+                             f"{', '.join(estimation.names())}")
+        opts = dict(self.options.get(method, {}))
+        if method == "genie":
+            opts.setdefault("config", self.config)
+        return estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
+
+    def _estimate(self, est, Y, nv):
+        """(H, per-frame fallback label: '' when the method's own estimate was used)."""
+        H, labels = estimate_or_fallback(est, Y, nv, lambda: self._core("ls_interp"), self._who)
+        self.fallback_frames += int(np.count_nonzero(labels != ""))
+        return H, labels
+
+
+class channel_estimator(EstimatorMethods, gr.sync_block):
     """Estimates the channel of every frame with a named method (``estimation.names()``),
     switchable while running with ``set_method``. Output layout per symbol: [rx][tx][carrier]
     over fft-shifted bins (zero outside the occupied carriers). Frames are processed in batches
@@ -47,6 +83,7 @@ class channel_estimator(MethodCores, gr.sync_block):
                  delay_spread=30e-9, doppler=0.0, chan_taps=False, publish_csi=True, options=None,
                  model="", steps=-1, device="auto", adapt=False, adapt_frames=200, adapt_out=""):
         check_ports("channel_estimator", n_rx, n_tx)
+        self._who = "channel_estimator"
         self.spec = make_spec(preset, n_tx)
         self.n_rx, self.n_tx = int(n_rx), int(n_tx)
         F = self.spec.fft_len
@@ -54,19 +91,8 @@ class channel_estimator(MethodCores, gr.sync_block):
                                [(np.complex64, self.n_rx * self.n_tx * F)])
         frame_batches(self, self.spec)
         self.set_tag_propagation_policy(gr.TPP_DONT)
-        self.config = ChannelConfig(profile, float(delay_spread), float(doppler))
-        self.options = dict(options or {})
-        diff = dict(self.options.get("diffusion", {}))
-        if model:
-            diff.setdefault("model", str(model))
-        if int(steps) >= 0:
-            diff.setdefault("steps", int(steps))
-        diff.setdefault("device", str(device or "auto"))
-        self.options["diffusion"] = diff
-        self.fallback_frames = 0
+        self._init_estimator(method, profile, delay_spread, doppler, options, model, steps, device)
         self.chan_taps, self.publish_csi = bool(chan_taps), bool(publish_csi)
-        self._init_cores()
-        self.set_method(method)
         self.frames = 0
         self.frames_flagged = 0
         self.frames_untagged = 0
@@ -96,15 +122,6 @@ class channel_estimator(MethodCores, gr.sync_block):
         opts = dict(self.options.get("diffusion", {}))
         opts["model"] = str(path)
         return estimation.make("diffusion", self.spec, self.n_rx, self.n_tx, **opts)
-
-    def _build(self, method):
-        if method not in estimation.names():
-            raise ValueError(f"channel_estimator: unknown method {method!r}; valid methods: "
-                             f"{', '.join(estimation.names())}")
-        opts = dict(self.options.get(method, {}))
-        if method == "genie":
-            opts.setdefault("config", self.config)
-        return estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
 
     def work(self, input_items, output_items):
         S, F, spec = self.spec.n_sym, self.spec.fft_len, self.spec
@@ -167,30 +184,6 @@ class channel_estimator(MethodCores, gr.sync_block):
                 self.message_port_pub(pmt.intern("csi"), to_pmt({
                     "index": int(t["index"]), "method": self.method, "H": H[b]}))
         return n
-
-    def _estimate(self, est, Y, nv):
-        """(H, per-frame fallback label: '' when the method's own estimate was used)."""
-        B = Y.shape[0]
-        try:
-            H = est.estimate(Y, nv)
-        except Exception as e:  # noqa: BLE001 - a learned estimator must never stop the receiver
-            warn_throttled(log, "channel_estimator.raised",
-                           "channel_estimator: %s failed on %d frames (%s: %s); using ls_interp for them",
-                           est.name, B, type(e).__name__, e)
-            H = self._core("ls_interp").estimate(Y, nv)
-            labels = np.full(B, "ls_interp", object)
-        else:
-            fb = np.asarray(est.last_info.get("fallback", np.zeros(B, bool)), bool)
-            labels = np.where(fb, "gmm_lmmse", "").astype(object)
-            bad = ~np.isfinite(H).all(tuple(range(1, H.ndim)))
-            if bad.any():
-                warn_throttled(log, "channel_estimator.nonfinite",
-                               "channel_estimator: %s gave a non-finite estimate for %d frames; using "
-                               "ls_interp for them", est.name, int(bad.sum()))
-                H[bad] = self._core("ls_interp").estimate(Y[bad], nv[bad])
-                labels[bad] = "ls_interp"
-        self.fallback_frames += int(np.count_nonzero(labels != ""))
-        return H, labels
 
     def stats(self) -> dict:
         out = dict(frames=self.frames, flagged=self.frames_flagged, untagged=self.frames_untagged,

@@ -163,7 +163,7 @@ class FaultyCall:
 
 
 def inject_estimator_faults(est_block, raise_every: int = 0, nan_every: int = 0) -> FaultyCall:
-    """Make the running method of a channel_estimator block faulty. Diffusion: its network
+    """Make the running method of a channel_estimator (or ofdm_receiver) block faulty. Diffusion: its network
     calls (the estimator falls back per link to the bank posterior, label 'gmm_lmmse'); any
     other method: the whole estimate() call (the block falls back to ls_interp)."""
     core = est_block._cache[est_block.method]

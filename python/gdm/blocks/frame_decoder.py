@@ -11,7 +11,45 @@ from ..ofdm.transceiver import decode_batch
 from ._common import check_ports, equalized_streams, frame_batches, frame_tags, log, make_spec, pdu, subscribed, to_pmt
 
 
-class frame_decoder(gr.sync_block):
+class FrameReports:
+    """Counters and the ``pdus`` / ``frames`` messages of a block that decodes frames. Call
+    ``_init_reports()`` in ``__init__``, ``_publish(meta, decoded)`` per frame (decoded None:
+    flagged non-finite, reported as lost without decoding)."""
+
+    def _init_reports(self) -> None:
+        self.counters = dict(frames=0, ok=0, header_errors=0, crc_errors=0, flagged=0, untagged=0)
+        self.message_port_register_out(pmt.intern("pdus"))
+        self.message_port_register_out(pmt.intern("frames"))
+
+    def _publish(self, meta: dict, d) -> None:
+        c = self.counters
+        c["frames"] += 1
+        if d is None:
+            c["flagged"] += 1
+            self._report({**meta, "header_ok": False, "crc_ok": False, "reason": "non-finite input"})
+            return
+        c["ok"] += d.crc_ok
+        c["header_errors"] += not d.header_ok
+        c["crc_errors"] += d.header_ok and not d.crc_ok
+        meta.update(seq=d.seq, header_ok=d.header_ok, crc_ok=d.crc_ok, evm_db=d.evm_db, reason=d.reason)
+        if d.crc_ok:
+            meta["payload_sha256"] = hashlib.sha256(d.payload).hexdigest()
+            self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
+                                                            d.payload))
+        self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})
+
+    def _report(self, meta):
+        if not subscribed(self, "frames"):
+            return
+        self.message_port_pub(pmt.intern("frames"), to_pmt({k: v for k, v in meta.items() if v is not None}))
+
+    def _log_counters(self, who: str) -> None:
+        c = self.counters
+        log.info("%s: %d frames, %d ok, %d header errors, %d CRC errors, %d flagged",
+                 who, c["frames"], c["ok"], c["header_errors"], c["crc_errors"], c["flagged"])
+
+
+class frame_decoder(FrameReports, gr.sync_block):
     """Inputs: n_tx equalized streams (vlen n_occ) and the noise-variance stream (vlen
     n_tx*n_occ) of mimo_equalizer. Max-log soft demapping, hard decisions, header + CRC-32
     check. Good payloads leave on ``pdus`` (metadata: seq, frame index, evm_db, snr_db);
@@ -26,9 +64,7 @@ class frame_decoder(gr.sync_block):
         gr.sync_block.__init__(self, "gdm_frame_decoder",
                                [(np.complex64, K)] * self.n_tx + [(np.float32, self.n_tx * K)], None)
         frame_batches(self, self.spec, has_outputs=False)
-        self.counters = dict(frames=0, ok=0, header_errors=0, crc_errors=0, flagged=0, untagged=0)
-        self.message_port_register_out(pmt.intern("pdus"))
-        self.message_port_register_out(pmt.intern("frames"))
+        self._init_reports()
         if self.spec.fec != "none":
             from ..ofdm.fec import warm_up
             warm_up(self.spec.bits_per_frame)
@@ -41,44 +77,22 @@ class frame_decoder(gr.sync_block):
             return 0
         X, V = equalized_streams(input_items, self.n_tx, spec, n)
         tags = frame_tags(self, 0, 0, n)
-        c = self.counters
         metas, flagged = [], np.zeros(B, bool)
         for b in range(B):
             t = tags.get(b * S)
-            c["frames"] += 1
             if t is None:
-                c["untagged"] += 1
+                self.counters["untagged"] += 1
                 t = {}
             flagged[b] = bool(t.get("nonfinite"))
             metas.append({"index": t.get("index"), "sample_offset": t.get("sample_offset"),
                           "cfo_hz": t.get("cfo_hz"), "snr_db": t.get("snr_db")})
         decoded = iter(decode_batch(X[~flagged], V[~flagged], spec)) if (~flagged).any() else iter(())
         for b, meta in enumerate(metas):
-            if flagged[b]:
-                c["flagged"] += 1
-                self._report({**meta, "header_ok": False, "crc_ok": False, "reason": "non-finite input"})
-                continue
-            d = next(decoded)
-            c["ok"] += d.crc_ok
-            c["header_errors"] += not d.header_ok
-            c["crc_errors"] += d.header_ok and not d.crc_ok
-            meta.update(seq=d.seq, header_ok=d.header_ok, crc_ok=d.crc_ok, evm_db=d.evm_db, reason=d.reason)
-            if d.crc_ok:
-                meta["payload_sha256"] = hashlib.sha256(d.payload).hexdigest()
-                self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
-                                                                d.payload))
-            self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})
+            self._publish(meta, None if flagged[b] else next(decoded))
         return n
 
-    def _report(self, meta):
-        if not subscribed(self, "frames"):
-            return
-        self.message_port_pub(pmt.intern("frames"), to_pmt({k: v for k, v in meta.items() if v is not None}))
-
     def stop(self):
-        c = self.counters
-        log.info("frame_decoder: %d frames, %d ok, %d header errors, %d CRC errors, %d flagged",
-                 c["frames"], c["ok"], c["header_errors"], c["crc_errors"], c["flagged"])
+        self._log_counters("frame_decoder")
         return True
 
     def stats(self) -> dict:

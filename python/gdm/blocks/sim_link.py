@@ -69,7 +69,7 @@ class _Link(gr.top_block):
     equalizer -> [symbol_denoiser] -> decoder -> link_stats, fed from ``sources`` [(block,
     port)] one per antenna (the bracketed blocks where the LinkConfig asks for them)."""
 
-    def _receiver(self, p: LinkConfig, sources, keep_payloads: bool = True):
+    def _receiver(self, p: LinkConfig, sources, keep_payloads: bool = True, score: bool = True):
         fec = p.fec or ""
         if p.iq_compensation:
             self.iqc = iq_compensator(p.n_rx)
@@ -81,7 +81,7 @@ class _Link(gr.top_block):
                                      options={p.estimator: dict(p.estimator_options or {})})
         self.eq = mimo_equalizer(p.preset, p.n_rx, p.n_tx, p.equalizer)
         self.dec = frame_decoder(p.preset, p.n_tx, p.modulation, fec=fec)
-        self.stats = link_stats(p.preset, p.n_tx, p.modulation, fec=fec)
+        self.stats = link_stats(p.preset, p.n_tx, p.modulation, fec=fec) if score else None
         self.pdus = _PduLog() if keep_payloads else _PduCount()
         for r, src in enumerate(sources):
             self.connect(src, (self.sync, r))
@@ -97,7 +97,8 @@ class _Link(gr.top_block):
         else:
             for t in range(p.n_tx + 1):
                 self.connect((self.eq, t), (self.dec, t))
-        self.msg_connect((self.dec, "frames"), (self.stats, "frames"))
+        if score:
+            self.msg_connect((self.dec, "frames"), (self.stats, "frames"))
         self.msg_connect((self.dec, "pdus"), (self.pdus, "in"))
 
     def run_and_collect(self) -> dict:

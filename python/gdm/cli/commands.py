@@ -276,7 +276,14 @@ def bench(args) -> None:
             for r in rows:
                 print(json.dumps(r))
         return
-    rows = run_bench(est_names, ants, args.frames, snr, args.device, progress=log, preset=args.preset)
+    from ..bench import RECEIVERS
+
+    receivers = args.receivers.split(",")
+    bad = [r for r in receivers if r not in RECEIVERS]
+    if bad:
+        raise ValueError(f"unknown receivers {bad}; valid: {', '.join(RECEIVERS)}")
+    rows = run_bench(est_names, ants, args.frames, snr, args.device, progress=log, preset=args.preset,
+                     receivers=receivers)
     if args.json:
         for r in rows:
             print(json.dumps(r))

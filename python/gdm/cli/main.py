@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimator-only", action="store_true",
                    help="only the estimators on grids: frames/s, ms/frame, latency per step count")
     p.add_argument("--steps", default="0,1,2,3", help="diffusion step counts for --estimator-only")
+    p.add_argument("--receivers", default="blocks,one_block",
+                   help="receive flowgraphs to time: blocks (the separate blocks), one_block (ofdm_receiver)")
     p.add_argument("--frames", type=int, default=400)
     p.add_argument("--snr", type=float, default=None, help="dB; default 25, --xlmimo 10")
     p.add_argument("--xlmimo", action="store_true", help="XL-MIMO case study instead: run time per channel "

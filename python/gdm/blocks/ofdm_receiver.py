@@ -1,0 +1,103 @@
+"""ofdm_receiver: n_rx complex streams -> decoded payloads, the whole receive chain in one block."""
+from __future__ import annotations
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from ..ofdm.equalizer import METHODS as EQUALIZERS
+from ..ofdm.receiver import receive
+from ..ofdm.sync import FrameSynchronizer
+from ._common import check_ports, log, make_spec, subscribed, to_pmt
+from .channel_estimator import EstimatorMethods
+from .frame_decoder import FrameReports
+
+
+class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
+    """Sync/demod -> channel estimator -> equalizer -> decoder in one block, for headless
+    receivers where throughput matters: the chain of separate blocks pays, per stage, a thread
+    contending for Python's GIL, a copy through a GNU Radio buffer and a dict<->PMT conversion
+    of every frame's tags; this block runs the same cores on batches of ``batch_frames`` frames
+    (smaller batches when it has caught up with its input). Same estimator methods and options as
+    channel_estimator (``set_method`` while running), same equalizers as mimo_equalizer, same
+    messages as frame_decoder (``pdus``, ``frames``) and channel_estimator (``csi``); a frame whose
+    estimate was replaced by the fallback says so in its ``frames`` report (``est_fallback``).
+    Nothing in between is visible as a stream: use the separate blocks to plot or record grids,
+    channel estimates or symbols, or to insert a symbol denoiser."""
+
+    def __init__(self, preset="nr72", n_rx=2, n_tx=1, modulation="16qam", fec="", method="ls_interp",
+                 equalizer="lmmse", model="", steps=-1, device="auto", threshold=0.12, batch_frames=16,
+                 publish_csi=True, options=None, profile="TDL-A", delay_spread=30e-9, doppler=0.0):
+        check_ports("ofdm_receiver", n_rx, n_tx)
+        self._who = "ofdm_receiver"
+        if equalizer not in EQUALIZERS:
+            raise ValueError(f"ofdm_receiver: unknown equalizer {equalizer!r}; valid: {', '.join(EQUALIZERS)}")
+        if int(batch_frames) < 1:
+            raise ValueError(f"ofdm_receiver: batch_frames must be >= 1, got {batch_frames}")
+        self.spec = make_spec(preset, n_tx, modulation, fec)
+        self.n_rx, self.n_tx = int(n_rx), int(n_tx)
+        if self.n_rx < self.n_tx:
+            raise ValueError(f"ofdm_receiver: need n_rx >= n_tx to separate streams, got {n_rx} x {n_tx}")
+        gr.sync_block.__init__(self, "gdm_ofdm_receiver", [np.complex64] * self.n_rx, None)
+        self.equalizer, self.publish_csi = str(equalizer), bool(publish_csi)
+        self.sync = FrameSynchronizer(self.spec, self.n_rx, threshold=float(threshold))
+        self._batch = int(batch_frames) * self.spec.frame_len
+        self._pending = self._largest_call = 0
+        self._init_reports()
+        self.message_port_register_out(pmt.intern("csi"))
+        self._init_estimator(method, profile, delay_spread, doppler, options, model, steps, device)
+        if self.spec.fec != "none":
+            from ..ofdm.fec import warm_up
+            warm_up(self.spec.bits_per_frame)
+
+    def set_equalizer(self, equalizer: str) -> None:
+        if equalizer not in EQUALIZERS:
+            raise ValueError(f"ofdm_receiver: unknown equalizer {equalizer!r}; valid: {', '.join(EQUALIZERS)}")
+        self.equalizer = str(equalizer)
+
+    def work(self, input_items, output_items):
+        n = min(len(x) for x in input_items)
+        self.sync.push(np.stack([np.asarray(x[:n]) for x in input_items]))
+        self._pending += n
+        # Batch while input is backlogged (calls get the upstream buffer's worth); a shorter
+        # call means the receiver has caught up, or the stream's last samples: decode now, so
+        # latency stays low and the end of a stream is decoded inside the flowgraph.
+        caught_up = n < self._largest_call
+        self._largest_call = max(self._largest_call, n)
+        if self._pending >= self._batch or caught_up:
+            self._pending = 0
+            self._process(self.sync.pop_frames())
+        return n
+
+    def _process(self, frames) -> None:
+        if not frames:
+            return
+        with self._lock:
+            est = self._cache[self.method]
+        csi = self.publish_csi and subscribed(self, "csi")
+        for r in receive(frames, self.spec, lambda Y, nv: self._estimate(est, Y, nv), self.equalizer):
+            f = r.frame
+            meta = {"index": f.index, "sample_offset": f.sample_offset, "cfo_hz": f.cfo_hz, "snr_db": f.snr_db}
+            if r.fallback:
+                meta["est_fallback"] = r.fallback
+            if csi and r.H is not None:
+                self.message_port_pub(pmt.intern("csi"), to_pmt({"index": f.index, "method": self.method, "H": r.H}))
+            self._publish(meta, r.decoded)
+
+    def stop(self):
+        # A final frame that is complete but lacks the samples after it that the search needs
+        # (flush pads them with zeros), and any batch still pending. Published at stop, these
+        # reach blocks that drain their queues (link_stats); a message block whose thread has
+        # already ended (message_debug) does not see them, so they are logged.
+        late = self.sync.pop_frames() + self.sync.flush()
+        if late:
+            log.info("ofdm_receiver: %d frame(s) at the end of the stream decoded at stop", len(late))
+        self._process(late)
+        self._log_counters("ofdm_receiver")
+        return True
+
+    def stats(self) -> dict:
+        s = self.sync
+        return dict(self.counters, method=self.method, fallback=self.fallback_frames,
+                    sync=dict(frames=s.frames_emitted, rejected_detections=s.detections_rejected,
+                              nonfinite_samples=s.nonfinite_samples))

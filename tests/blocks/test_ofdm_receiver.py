@@ -1,0 +1,95 @@
+"""ofdm_receiver: the whole receive chain in one block decodes what the separate blocks decode,
+loses nothing at the end of a stream, falls back when the estimator fails, refuses bad settings."""
+import numpy as np
+import pmt
+import pytest
+from gnuradio import blocks, gr
+
+from gnuradio import gdm
+from gnuradio.gdm import FrameSpec
+from gnuradio.gdm.blocks.faults import inject_estimator_faults
+from gnuradio.gdm.ofdm import framing
+from gnuradio.gdm.ofdm.transceiver import random_payload, transmit
+from gnuradio.gdm.sim.channel import StreamChannel
+
+SPEC = FrameSpec.preset("nr72")
+N_BYTES = framing.max_payload_bytes(SPEC.info_bits_per_frame)
+
+
+def _stream(n, snr=25.0, tail=60):
+    x, _, _ = transmit([random_payload(i, N_BYTES) for i in range(n)], range(n), SPEC)
+    x = np.concatenate([np.zeros((1, 700), np.complex64), x, np.zeros((1, tail), np.complex64)], 1)
+    return StreamChannel(1, 2, SPEC.sample_rate, "TDL-A", 30e-9, 5.0, snr, cfo_hz=900, seed=3).process(x)
+
+
+def _run(y, **kw):
+    tb = gr.top_block()
+    rx = gdm.ofdm_receiver("nr72", 2, 1, **kw)
+    pdus, frames = blocks.message_debug(), blocks.message_debug()
+    for r in range(2):
+        tb.connect(blocks.vector_source_c(y[r].tolist(), False), (rx, r))
+    tb.msg_connect((rx, "pdus"), (pdus, "store"))
+    tb.msg_connect((rx, "frames"), (frames, "store"))
+    return tb, rx, pdus, frames
+
+
+def _payloads(dbg):
+    out = {}
+    for i in range(dbg.num_messages()):
+        m = dbg.get_message(i)
+        out[pmt.to_python(pmt.car(m))["seq"]] = bytes(pmt.u8vector_elements(pmt.cdr(m)))
+    return out
+
+
+@pytest.mark.parametrize("n,batch", [(23, 16), (5, 1)])
+def test_every_frame_decoded_inside_the_flowgraph(n, batch):
+    # 23 frames in batches of 16: the last 7 are decoded when the block catches up, and the
+    # final frame (60 samples before the stream ends) too: a plain message_debug sees them all.
+    tb, rx, pdus, frames = _run(_stream(n), method="ls_interp", batch_frames=batch)
+    tb.run()
+    got = _payloads(pdus)
+    assert got == {i: random_payload(i, N_BYTES) for i in range(n)}
+    assert frames.num_messages() == n
+    s = rx.stats()
+    assert (s["frames"], s["ok"], s["fallback"], s["sync"]["frames"]) == (n, n, 0, n)
+
+
+def test_estimator_failures_fall_back_and_are_reported():
+    tb, rx, pdus, frames = _run(_stream(12), method="lmmse", batch_frames=4)
+    inject_estimator_faults(rx, raise_every=2)  # every second estimate() call raises
+    tb.run()
+    assert len(_payloads(pdus)) == 12
+    reps = [pmt.to_python(frames.get_message(i)) for i in range(frames.num_messages())]
+    marked = [r for r in reps if r.get("est_fallback") == "ls_interp"]
+    assert 0 < len(marked) == rx.stats()["fallback"] < 12
+
+
+def test_nonfinite_samples_flag_frames_as_lost_not_decoded():
+    y = _stream(6)
+    y[:, 700 + 2 * SPEC.frame_len + 500] = np.nan  # inside frame 2
+    tb, rx, pdus, frames = _run(y)
+    tb.run()
+    assert set(_payloads(pdus)) == {0, 1, 3, 4, 5}
+    s = rx.stats()
+    assert s["flagged"] == 1 and s["frames"] == 6 and s["sync"]["nonfinite_samples"] == 1  # one sample time, both antennas
+
+
+def test_switches_method_and_equalizer_while_built():
+    rx = gdm.ofdm_receiver("nr72", 2, 1, method="ls")
+    rx.set_method("lmmse")
+    rx.set_equalizer("mrc")
+    assert (rx.method, rx.equalizer) == ("lmmse", "mrc")
+    with pytest.raises(ValueError, match="unknown method 'magic'"):
+        rx.set_method("magic")
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(equalizer="mmse"), "unknown equalizer 'mmse'"),
+    (dict(batch_frames=0), "batch_frames must be >= 1"),
+    (dict(n_rx=1, n_tx=2), "need n_rx >= n_tx"),
+    (dict(method="nope"), "unknown method 'nope'"),
+])
+def test_bad_settings_are_refused_clearly(kw, msg):
+    args = {"preset": "nr72", "n_rx": 2, "n_tx": 1, **kw}
+    with pytest.raises(ValueError, match=msg):
+        gdm.ofdm_receiver(**args)
