@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GRC = ROOT / "grc"
 EXAMPLES = GRC / "examples"
 BLOCK_FILES = sorted(GRC.glob("gdm_*.block.yml"))
-HEADLESS = ["gdm_sim_link_1x2", "gdm_sim_link_1x4", "gdm_sim_link_2x2"]
+HEADLESS = ["gdm_sim_link_1x2", "gdm_sim_link_1x4", "gdm_sim_link_2x2", "gdm_sim_link_one_block"]
 QT_GUI = "gdm_sim_link_qt_gui"
 # compiled and run by tests/grc/test_radio_io.py
 RADIO_IO = ["usrp_rx_2ch", "usrp_tx", "usrp_loopback", "zmq_tx", "zmq_rx", "record_sigmf", "replay_sigmf"]
@@ -228,12 +228,13 @@ def test_example_compiles(compiled, name):
 STATS = re.compile(r"^(final )?(.*?): sent (\d+) ok (\d+) lost (\d+)", re.M)
 
 
-@pytest.mark.parametrize("name,args", [
-    ("gdm_sim_link_1x2", []),
-    ("gdm_sim_link_1x4", ["--estimator", "ls"]),
-    ("gdm_sim_link_2x2", []),
+@pytest.mark.parametrize("name,args,label", [
+    ("gdm_sim_link_1x2", [], "1x2 ls_interp"),
+    ("gdm_sim_link_1x4", ["--estimator", "ls"], "1x4 ls"),
+    ("gdm_sim_link_2x2", [], "2x2 ls_interp"),
+    ("gdm_sim_link_one_block", ["--estimator", "lmmse"], "1x2 one-block lmmse"),
 ])
-def test_headless_example_runs(compiled, name, args):
+def test_headless_example_runs(compiled, name, args, label):
     n = 40
     r = subprocess.run([sys.executable, str(compiled / f"{name}.py"), "--n-frames", str(n), *args],
                        capture_output=True, text=True, timeout=300, cwd=compiled)
@@ -243,9 +244,8 @@ def test_headless_example_runs(compiled, name, args):
     assert any(not final for final, *_ in lines), f"gdm_link_stats printed nothing:\n{out}"
     final = [x for x in lines if x[0]]
     assert len(final) == 1, out
-    _, label, sent, ok, _ = final[0]
-    ant = name.rsplit("_", 1)[1]
-    assert label == f"{ant} {args[1] if args else 'ls_interp'}"
+    _, printed, sent, ok, _ = final[0]
+    assert printed == label
     assert int(sent) == n, out
     assert int(ok) >= 0.9 * n, out
 

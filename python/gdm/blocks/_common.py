@@ -55,6 +55,9 @@ _UVECTOR = {np.dtype(t).str: f"init_{n}vector" for t, n in
 
 def to_pmt(obj):
     """Python/numpy -> PMT, recursively (dicts become PMT dicts, arrays uniform vectors)."""
+    scalar = _SCALARS.get(type(obj))  # exact types first: pmt.to_pmt tries a chain of isinstance
+    if scalar is not None:
+        return scalar(obj)
     if isinstance(obj, dict):
         d = pmt.make_dict()
         for k, v in obj.items():
@@ -78,6 +81,9 @@ def to_pmt(obj):
     if isinstance(obj, (bool, np.bool_)):
         return pmt.from_bool(bool(obj))
     return pmt.to_pmt(obj)
+
+
+_SCALARS = {bool: pmt.from_bool, int: pmt.from_long, float: pmt.from_double, str: pmt.intern}
 
 
 def from_pmt(p):

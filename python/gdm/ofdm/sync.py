@@ -21,10 +21,12 @@ never silently decoded.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
 from ..frame import FrameSpec
+from . import sync_kernels
 from .modem import fft_symbols, preamble_time
 
 
@@ -79,6 +81,7 @@ class FrameSynchronizer:
         self.detections_rejected = 0  # preamble-like metric that failed verification
         self.nonfinite_samples = 0
         k = np.arange(spec.fft_len) - spec.fft_len // 2
+        self._kernel = None if os.environ.get("GDM_NO_NUMBA") else sync_kernels.sc_metric
         self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / spec.fft_len).astype(np.complex64)
 
     # ---- stream interface --------------------------------------------------------------
@@ -207,9 +210,11 @@ class FrameSynchronizer:
         cfo = cfo + np.angle(corr * np.exp(-2j * np.pi * cfo * lag)) / (2 * np.pi * lag)
         # Data symbols: CFO removed with the phase referenced to the frame start.
         off = spec.symbol_len + spec.cp_len - self.backoff + np.arange(spec.n_sym) * spec.symbol_len
-        t = (off[:, None] + np.arange(spec.fft_len)) / fs  # [S, F] from the frame start
         bodies = sym.reshape(self.n_rx, K, -1)[..., (off - spec.symbol_len)[:, None] + np.arange(spec.fft_len)]
-        bodies = bodies * np.exp(-2j * np.pi * cfo[:, None, None] * t).astype(np.complex64)
+        # exp(-2j pi cfo (off + n) / fs) as the outer product of its [K, S] and [K, F] factors
+        w = -2j * np.pi * cfo[:, None] / fs
+        rot = np.exp(w * off)[:, :, None] * np.exp(w * np.arange(spec.fft_len))[:, None, :]
+        bodies = bodies * rot.astype(np.complex64)
         grid = fft_symbols(bodies, spec) * self._backoff_fix  # [rx, K, S, F]
         if self._pilot_rows is not None:
             r1, r2, bins, ref, dt = self._pilot_rows
@@ -240,6 +245,10 @@ class FrameSynchronizer:
     def _metric(self, start: int, n: int):
         """Schmidl-Cox metric |P|^2 / (E1 E2) at [start, start + n), antennas combined."""
         L = self.L
+        if self._kernel is not None:
+            M, P = np.empty(n), np.empty(n, np.complex128)
+            self._kernel(self._buf, start - self._base, n, L, M, P)
+            return M, P
         r = self._view(start, n + 2 * L).astype(np.complex128)
         cp = np.concatenate([[0], np.cumsum((np.conj(r[:, :-L]) * r[:, L:]).sum(0))])
         ce = np.concatenate([[0], np.cumsum((r.real ** 2 + r.imag ** 2).sum(0))])
