@@ -90,6 +90,19 @@ def from_pmt(p):
     return pmt.to_python(p)
 
 
+def frame_tag_values(block, port: int, n: int) -> dict[int, object]:
+    """gdm_frame tags on input ``port`` within [nitems_read, +n) -> {relative offset: PMT dict}:
+    for blocks that pass the tag on, without a PMT -> dict -> PMT round trip per frame."""
+    base = block.nitems_read(port)
+    return {int(t.offset - base): t.value for t in block.get_tags_in_window(port, 0, n, FRAME_TAG)}
+
+
+def tag_field(value, key: str, default=None):
+    """One field of a gdm_frame tag value (a PMT dict)."""
+    v = pmt.dict_ref(value, pmt.intern(key), pmt.PMT_NIL)
+    return default if pmt.is_null(v) else pmt.to_python(v)
+
+
 def frame_tags(block, port: int, start: int, n: int) -> dict[int, dict]:
     """gdm_frame tags on input ``port`` within [nitems_read, +n) -> {relative offset: dict}."""
     base = block.nitems_read(port)

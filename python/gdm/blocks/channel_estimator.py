@@ -8,8 +8,8 @@ from gnuradio import gr
 from .. import estimation
 from ..estimation.fallback import estimate_or_fallback
 from ..sim.grid import ChannelConfig
-from ._common import (FRAME_TAG, NOISE_TAG, MethodCores, check_ports, frame_batches, frame_tags, make_spec,
-                      subscribed, to_pmt)
+from ._common import (FRAME_TAG, NOISE_TAG, MethodCores, check_ports, frame_batches, frame_tag_values, make_spec,
+                      subscribed, tag_field, to_pmt)
 
 CHAN_TAPS_TAG = pmt.intern("ofdm_sync_chan_taps")
 FALLBACK_TAG = pmt.intern("gdm_est_fallback")
@@ -129,7 +129,7 @@ class channel_estimator(EstimatorMethods, gr.sync_block):
         B = n // S
         if B == 0:
             return 0
-        tags = frame_tags(self, 0, 0, n)
+        tags = frame_tag_values(self, 0, n)
         Y = np.stack([np.asarray(x[:n]).reshape(B, S, F)[..., spec.occupied_bins] for x in input_items], 1)
         nv = np.full(B, np.nan)
         flagged = np.zeros(B, bool)
@@ -138,8 +138,8 @@ class channel_estimator(EstimatorMethods, gr.sync_block):
             if t is None:
                 self.frames_untagged += 1
                 continue
-            nv[b] = t.get("noise_var", np.nan)
-            flagged[b] = bool(t.get("nonfinite", False))
+            nv[b] = tag_field(t, "noise_var", np.nan)
+            flagged[b] = bool(tag_field(t, "nonfinite", False))
         ready = self._adapter.take_ready() if self._adapter is not None else None
         with self._lock:
             if ready is not None:  # between batches: every later frame uses the adapted model
@@ -171,8 +171,9 @@ class channel_estimator(EstimatorMethods, gr.sync_block):
         base = self.nitems_written(0)
         for b in range(B):
             off = base + b * S
-            t = tags.get(b * S, {"index": None})
-            self.add_item_tag(0, off, FRAME_TAG, to_pmt(t))
+            t = tags.get(b * S)
+            index = None if t is None else tag_field(t, "index")
+            self.add_item_tag(0, off, FRAME_TAG, to_pmt({"index": None}) if t is None else t)
             self.add_item_tag(0, off, NOISE_TAG, pmt.from_double(float(nv[b])))
             if b == 0 and switch is not None:
                 self.add_item_tag(0, off, SWITCH_TAG, to_pmt(switch))
@@ -180,9 +181,9 @@ class channel_estimator(EstimatorMethods, gr.sync_block):
                 self.add_item_tag(0, off, FALLBACK_TAG, pmt.intern(fallback[b]))
             if self.chan_taps:
                 self.add_item_tag(0, off, CHAN_TAPS_TAG, to_pmt(out[b, 0, 0, 0].copy()))
-            if self.publish_csi and t.get("index") is not None and subscribed(self, "csi"):
+            if self.publish_csi and index is not None and subscribed(self, "csi"):
                 self.message_port_pub(pmt.intern("csi"), to_pmt({
-                    "index": int(t["index"]), "method": self.method, "H": H[b]}))
+                    "index": int(index), "method": self.method, "H": H[b]}))
         return n
 
     def stats(self) -> dict:

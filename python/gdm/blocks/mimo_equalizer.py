@@ -6,7 +6,7 @@ import pmt
 from gnuradio import gr
 
 from ..ofdm.equalizer import METHODS, equalize
-from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tags, make_spec, to_pmt
+from ._common import FRAME_TAG, NOISE_TAG, check_ports, frame_batches, frame_tag_values, make_spec
 
 
 class mimo_equalizer(gr.sync_block):
@@ -54,11 +54,11 @@ class mimo_equalizer(gr.sync_block):
         for t in range(self.n_tx):
             output_items[t][:n] = X[:, t].reshape(n, -1)
         output_items[self.n_tx][:n] = V.transpose(0, 2, 1, 3).reshape(n, -1)
-        tags = frame_tags(self, self.n_rx, 0, n)
+        tags = frame_tag_values(self, self.n_rx, n)
         wbase = self.nitems_written(0)
         for off, t in tags.items():
             for o in range(self.n_tx + 1):
-                self.add_item_tag(o, wbase + off, FRAME_TAG, to_pmt(t))
+                self.add_item_tag(o, wbase + off, FRAME_TAG, t)
         return n
 
 

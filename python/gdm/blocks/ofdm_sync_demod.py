@@ -55,9 +55,10 @@ class ofdm_sync_demod(gr.basic_block):
         for j in range(k):
             f = self._out.popleft()
             off = self.nitems_written(0) + j * S
+            tag = to_pmt(f.tag())
             for r in range(self.n_rx):
                 output_items[r][j * S:(j + 1) * S] = f.grid[r]
-                self.add_item_tag(r, off, FRAME_TAG, to_pmt(f.tag()))
+                self.add_item_tag(r, off, FRAME_TAG, tag)
         return k * S
 
     def stop(self):

@@ -7,7 +7,8 @@ from gnuradio import gr
 
 from .. import denoising
 from ..logutil import warn_throttled
-from ._common import FRAME_TAG, MethodCores, check_ports, equalized_streams, frame_batches, frame_tags, log, make_spec, to_pmt
+from ._common import (FRAME_TAG, MethodCores, check_ports, equalized_streams, frame_batches, frame_tag_values, log,
+                      make_spec, tag_field)
 
 FALLBACK_TAG = pmt.intern("gdm_dn_fallback")
 
@@ -53,8 +54,8 @@ class symbol_denoiser(MethodCores, gr.sync_block):
         if B == 0:
             return 0
         X, V = equalized_streams(input_items, T, self.spec, n)
-        tags = frame_tags(self, 0, 0, n)
-        flagged = np.array([bool(tags.get(b * S, {}).get("nonfinite")) for b in range(B)])
+        tags = frame_tag_values(self, 0, n)
+        flagged = np.array([b * S in tags and bool(tag_field(tags[b * S], "nonfinite", False)) for b in range(B)])
         with self._lock:
             core = self._cache[self.method]
         Xo, Vo = X.copy(), V.copy()
@@ -84,7 +85,7 @@ class symbol_denoiser(MethodCores, gr.sync_block):
             t = tags.get(b * S)
             if t is not None:
                 for o in range(T + 1):
-                    self.add_item_tag(o, off, FRAME_TAG, to_pmt(t))
+                    self.add_item_tag(o, off, FRAME_TAG, t)
             if fallback[b]:
                 for o in range(T + 1):
                     self.add_item_tag(o, off, FALLBACK_TAG, pmt.intern("plain"))
