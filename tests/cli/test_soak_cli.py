@@ -13,7 +13,9 @@ def test_soak_runs_reports_and_accounts_for_every_frame(capsys):
     out = json.loads(cap.out)
     assert "gr-gdm soak: 1x2 ls_interp 25 dB" in cap.err and "soak 0.15 min" in cap.err
     assert len(out["reports"]) >= 2 and out["reports"][-1]["frames_sent"] > out["reports"][0]["frames_sent"]
-    assert all(r["queued_msgs"] >= 0 for r in out["reports"]) and "queued msgs" in cap.err
+    assert all(r["queued_msgs"] >= 0 and r["py_objects"] > 0 for r in out["reports"]) and "queued msgs" in cap.err
+    heap = out["reports"][-1]["heap_mb"]  # glibc: C heap in use and free, to tell a leak from fragmentation
+    assert heap is None or (heap["in_use"] > 0 and heap["free"] >= 0 and "C heap in use" in cap.err)
     assert out["frames_sent"] > 30 and out["wall_s"] >= 9
     # after the clean stop nothing is in flight: every frame is ok, reported failed, or missing
     assert out["frames_lost"] == out["frames_sent"] - out["frames_ok"]

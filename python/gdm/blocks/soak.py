@@ -4,7 +4,9 @@ reported by the decoder or explained by an injected fault, and the process's mem
 after warm-up to the end. `gr-gdm soak --minutes N`."""
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import gc
 import os
 import time
 from pathlib import Path
@@ -19,6 +21,24 @@ SOAK_FAULTS = ("none", "gaps", "estimator")
 def rss_mb() -> float:
     """Resident set size of this process (MB)."""
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(f, ctypes.c_size_t) for f in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                 "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap_mb() -> dict | None:
+    """The C heap of all threads (glibc mallinfo2): ``in_use`` (allocated and not freed: a leak
+    grows this) and ``free`` (held by malloc's per-thread arenas, not returned to the system:
+    fragmentation grows this). None where glibc's mallinfo2 is not available."""
+    try:
+        f = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return None
+    f.restype = _MallInfo2
+    m = f()
+    return {"in_use": round((m.uordblks + m.hblkhd) / 2**20, 1), "free": round(m.fordblks / 2**20, 1)}
 
 
 def soak(cfg: LinkConfig, minutes: float, interval_s: float = 30.0, warmup_s: float | None = None,
@@ -114,13 +134,19 @@ def _report(link, t: float, rss: float) -> dict:
             "in_flight": max(0, (s["frames_sent"] or 0) - s["frames_ok"] - failed - s["frames_missed"]),
             "per_so_far": s["per"], "fallback": link.est.stats()["fallback"], "rss_mb": round(rss, 1),
             # messages waiting at the scorer: a backlog here would grow memory, not a leak
-            "queued_msgs": link.stats.queued()}
+            "queued_msgs": link.stats.queued(), "heap_mb": heap_mb(), "py_objects": len(gc.get_objects())}
 
 
 def _line(r: dict) -> str:
     return (f"  t {r['t_s']:7.1f} s  sent {r['frames_sent']} ok {r['frames_ok']} failed (reported) "
             f"{r['failed_reported']} never detected {r['never_detected']} in flight {r['in_flight']} "
-            f"fallback {r['fallback']} queued msgs {r['queued_msgs']} RSS {r['rss_mb']:.1f} MB")
+            f"fallback {r['fallback']} queued msgs {r['queued_msgs']} RSS {r['rss_mb']:.1f} MB{_heap(r)} "
+            f"Python objects {r['py_objects']}")
+
+
+def _heap(r: dict) -> str:
+    h = r.get("heap_mb")
+    return f" (C heap in use {h['in_use']:.1f} MB, free in arenas {h['free']:.1f} MB)" if h else ""
 
 
 def summary_line(o: dict) -> str:
