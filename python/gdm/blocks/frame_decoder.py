@@ -33,7 +33,9 @@ class FrameReports:
         c["crc_errors"] += d.header_ok and not d.crc_ok
         meta.update(seq=d.seq, header_ok=d.header_ok, crc_ok=d.crc_ok, evm_db=d.evm_db, reason=d.reason)
         if d.crc_ok:
-            meta["payload_sha256"] = hashlib.sha256(d.payload).hexdigest()
+            # The digest as 32 bytes (a u8vector): a hex string would become a PMT symbol, and
+            # GNU Radio keeps every symbol ever made (~170 B per frame for the life of the process).
+            meta["payload_sha256"] = hashlib.sha256(d.payload).digest()
             self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
                                                             d.payload))
         self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})

@@ -50,9 +50,11 @@ class sigmf_sink(gr.sync_block):
                "sample_count": self.spec.frame_len if self.spec else 1,
                "core:label": f"gdm frame {d.get('index')}" + (f" seq {d['seq']}" if d.get("seq") is not None else ""),
                "gdm:crc_ok": bool(d.get("crc_ok", False))}
-        for k in ("seq", "index", "snr_db", "cfo_hz", "evm_db", "payload_sha256"):
+        for k in ("seq", "index", "snr_db", "cfo_hz", "evm_db"):
             if d.get(k) is not None:
                 ann[f"gdm:{k}"] = d[k]
+        if d.get("payload_sha256") is not None:  # 32 bytes on the message, hex in the file
+            ann["gdm:payload_sha256"] = bytes(np.asarray(d["payload_sha256"], np.uint8)).hex()
         with self._lock:
             self._annotations.append(ann)
 

@@ -66,7 +66,8 @@ def unpack_frame(bits: np.ndarray) -> Unpacked:
     if _crc16(raw[:4]) != hcrc:
         return Unpacked(False, False, None, None, "header CRC mismatch")
     if length > len(raw) - OVERHEAD_BYTES:
-        return Unpacked(False, False, seq, None, f"header length {length} exceeds frame capacity")
+        # A fixed text: reasons travel as PMT symbols, which GNU Radio interns for good.
+        return Unpacked(False, False, seq, None, "header length exceeds frame capacity")
     payload = raw[HEADER_BYTES: HEADER_BYTES + length]
     (crc,) = struct.unpack("<I", raw[HEADER_BYTES + length: HEADER_BYTES + length + CRC_BYTES])
     ok = crc == zlib.crc32(payload)
