@@ -4,7 +4,7 @@
 Training, export and evaluation of the diffusion denoiser live in the sub-modules ``data``,
 ``network``, ``train``, ``export``, ``evaluate`` (torch loads only there).
 """
-from . import diffusion  # noqa: F401  (registration)
+from . import diffusion, pa_cancel  # noqa: F401  (registration)
 from .base import SymbolDenoiser, make, names, register
 
 __all__ = ["SymbolDenoiser", "make", "names", "register"]
