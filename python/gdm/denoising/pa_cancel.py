@@ -60,7 +60,8 @@ class PACanceller(SymbolDenoiser):
     name = "pa_cancel"
 
     def __init__(self, spec: FrameSpec, pa: str = "blind", backoff_db: float = 6.0, iterations: int = 3,
-                 cpe: bool = False, knots=KNOTS):
+                 cpe: bool = False, knots=KNOTS, variance: str = "model",
+                 shrink: bool = True, decoder: bool = False, decoder_iter: int = 20):
         super().__init__(spec)
         if pa not in MODELS:
             raise ValueError(f"pa_cancel: unknown PA model {pa!r}; valid: {', '.join(MODELS)}")
@@ -73,6 +74,8 @@ class PACanceller(SymbolDenoiser):
             raise ValueError("pa_cancel: knots must be at least 3 ascending amplitudes starting at 0")
         self.pa, self.backoff_db, self.iterations, self.cpe = pa, float(backoff_db), int(iterations), bool(cpe)
         self.knots = tuple(k)
+        self.variance, self.shrink = variance, bool(shrink)
+        self.decoder, self.decoder_iter = bool(decoder), int(decoder_iter)
         s = spec
         self.rms = float(np.sqrt(s.n_occ / s.fft_len) * s.tx_amplitude)
         # the simulator sets its back-off from the RMS of one full-power stream
@@ -111,36 +114,87 @@ class PACanceller(SymbolDenoiser):
         a = a[:, None, None]
         return (lambda grid: a * self._to_grid(pa(self._to_time(grid)))), a * Fh
 
+    def _decoder_symbols(self, xc, w):
+        """Soft symbols (mean, variance) [B, n_tx, S, K] from the LDPC decoder's extrinsic bit
+        beliefs on the current symbols xc with variance w (the decode_batch bit order); frames
+        that decode take their decisions as certain."""
+        from ..ofdm import fec
+        from ..ofdm.modem import extract_data
+
+        s = self.spec
+        B, k = xc.shape[0], s.bits_per_symbol
+        xd = extract_data(xc, s).transpose(0, 2, 1).reshape(B, -1)
+        wd = extract_data(w, s).transpose(0, 2, 1).reshape(B, -1)
+        llr = qam.soft_demap(xd, wd, s.modulation).reshape(B, -1)
+        _, ok, post = fec.code(s.bits_per_frame).decode(llr, max_iter=self.decoder_iter, posterior=True)
+        ext = np.where(ok[:, None], np.sign(post) * 50.0, np.clip(post - llr, -30, 30)).reshape(B, -1, k)
+        pam, table = qam._axis(s.modulation)
+        half = k // 2 if k > 1 else 1
+        mean, var = np.zeros(ext.shape[:2], complex), np.zeros(ext.shape[:2])
+        for axis, unit in enumerate((1.0, 1j)[: 2 if k > 1 else 1]):
+            L = ext[..., axis * half:(axis + 1) * half].astype(np.float64)  # [B, n, half]
+            # log P(level) = sum over its bits of log P(bit); LLR > 0 means bit 0
+            lp = -np.logaddexp(0, np.where(table[None, None], 1, -1) * L[:, :, None, :]).sum(-1)
+            p = np.exp(lp - lp.max(-1, keepdims=True))
+            p /= p.sum(-1, keepdims=True)
+            m = p @ pam
+            mean += unit * m
+            var += p @ pam.astype(np.float64) ** 2 - m ** 2
+        grid_m = np.zeros(xc.shape, complex)
+        grid_v = np.zeros(xc.shape)
+        n_tx = self.n_tx
+        grid_m[..., s.data_mask] = mean.reshape(B, -1, n_tx).transpose(0, 2, 1)
+        grid_v[..., s.data_mask] = var.reshape(B, -1, n_tx).transpose(0, 2, 1)
+        return grid_m, grid_v
+
     def _denoise(self, X, V):
         s, d = self.spec, self.spec.data_mask
-        X0 = cpe_correct(X, V, s, 3, True) if self.cpe else X
-        Xo, Vo = X0.copy(), V.copy()
-        info = {"method": self.name, "pa": self.pa, "distortion": [], "gain": []}
-        for tx in range(self.n_tx):
-            x0, v = X0[:, tx].astype(np.complex128), V[:, tx].astype(np.float64)
-            pilots = s.pilot_values(tx)
-            xc, vn, D = x0, v, np.zeros((len(x0), 1, 1))
-            for _ in range(self.iterations):
-                m, var = soft_symbols(xc, vn + D, s.modulation)
+        X0 = (cpe_correct(X, V, s, 3, True) if self.cpe else X).astype(np.complex128)
+        B, T = X0.shape[:2]
+        v = V.astype(np.float64)
+        xc, vn, D = X0.copy(), v.copy(), np.zeros((B, T, 1, 1))
+        info = {"method": self.name, "pa": self.pa}
+        for it in range(self.iterations):
+            if self.decoder and it > 0:
+                M, VAR = self._decoder_symbols(xc, vn + D)
+            else:
+                M, VAR = soft_symbols(xc, vn + D, s.modulation)
+            for tx in range(T):
+                pilots = s.pilot_values(tx)
+                m, var, x0 = M[:, tx], VAR[:, tx], X0[:, tx]
                 grid = np.where(d, m, pilots)
-                hard = np.where(d, qam.nearest_points(xc, s.modulation), pilots)
-                weight = d / (vn + D)
+                hard = np.where(d, qam.nearest_points(xc[:, tx], s.modulation), pilots)
+                gm = getattr(self, "_genie_mode", "both")
+                if getattr(self, "_genie", None) is not None:
+                    if gm in ("both", "fit"):
+                        hard = self._genie[:, tx].astype(np.complex128)
+                    if gm in ("both", "regen"):
+                        grid = self._genie[:, tx].astype(np.complex128)
+                        var = np.zeros_like(var)
+                weight = d / (vn[:, tx] + D[:, tx])
                 model, Fh = self._pa_model(hard, x0, weight)
                 # the frame's gain: Bussgang gain of the model on the decided grid; the
                 # distortion of the soft grid is what its own Bussgang gain leaves
                 g = _bussgang(Fh, hard)
                 F = model(grid)
                 dist = F - _bussgang(F, grid)[:, None, None] * grid
-                xc = (x0 - dist) / g[:, None, None]
+                if self.shrink:
+                    # how much of the regenerated distortion the data confirm: regression of
+                    # what the soft symbols leave unexplained on it (0 where the decisions are
+                    # too poor to predict the distortion, ~1 where they are right)
+                    r = x0 - g[:, None, None] * grid
+                    beta = np.real(np.sum(weight * r * np.conj(dist), (1, 2))) / np.maximum(
+                        np.sum(weight * np.abs(dist) ** 2, (1, 2)), 1e-30)
+                    dist = dist * np.clip(beta, 0.0, 1.0)[:, None, None]
+                c = (x0 - dist) / g[:, None, None]
                 if self.cpe:  # the cleaned symbols see the residual common phase better
-                    xc = cpe_correct(xc[:, None], (vn + D)[:, None], s, 1, False)[:, 0]
-                vn = v / np.abs(g[:, None, None]) ** 2
+                    c = cpe_correct(c[:, None], (vn[:, tx] + D[:, tx])[:, None], s, 1, False)[:, 0]
+                xc[:, tx] = np.where(d, c, x0)
+                vn[:, tx] = v[:, tx] / np.abs(g[:, None, None]) ** 2
                 # what the uncertain symbols leave of the predicted distortion
                 D0 = np.mean(np.abs(dist[:, d]) ** 2, 1) / np.abs(g) ** 2
-                D = (D0 * np.mean(var[:, d], 1))[:, None, None]
-            info["distortion"].append(D0)
-            info["gain"].append(g)
-            Xo[:, tx] = np.where(d, xc, X0[:, tx])
-            Vo[:, tx] = np.where(d, vn + D, V[:, tx])
+                D[:, tx] = (D0 * np.mean(var[:, d], 1))[:, None, None]
+                info[f"distortion_tx{tx}"], info[f"gain_tx{tx}"] = D0, g
+        vout = {"model": vn + D, "input": v, "noise": vn}[self.variance]
         self.last_info = info
-        return Xo.astype(np.complex64), Vo.astype(np.float32)
+        return (np.where(d, xc, X0).astype(np.complex64), np.where(d, vout, v).astype(np.float32))
