@@ -96,7 +96,7 @@ def test_construction_refuses_bad_models_and_methods(tiny, tmp_path):
         gdm.symbol_denoiser("nr72", 1, "16qam", "diffusion", model=str(tmp_path / "none.onnx"))
     with pytest.raises(MetadataMismatch, match="modulation"):
         gdm.symbol_denoiser("nr72", 1, "bpsk", "diffusion", model=str(tiny))
-    with pytest.raises(ValueError, match="unknown method 'magic'; valid methods: none, cpe, diffusion"):
+    with pytest.raises(ValueError, match="unknown method 'magic'; valid methods: none, cpe, diffusion, pa_cancel"):
         gdm.symbol_denoiser("nr72", 1, "16qam", "magic")
 
 

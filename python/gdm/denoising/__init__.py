@@ -1,5 +1,5 @@
 """Symbol denoisers after the equalizer: ``denoising.make(name, spec, n_tx)`` with name in
-``denoising.names()`` (none, cpe, diffusion), ``dn.denoise(X, V) -> (X, V)``.
+``denoising.names()`` (none, cpe, diffusion, pa_cancel), ``dn.denoise(X, V) -> (X, V)``.
 
 Training, export and evaluation of the diffusion denoiser live in the sub-modules ``data``,
 ``network``, ``train``, ``export``, ``evaluate`` (torch loads only there).

@@ -60,8 +60,8 @@ class PACanceller(SymbolDenoiser):
     name = "pa_cancel"
 
     def __init__(self, spec: FrameSpec, pa: str = "blind", backoff_db: float = 6.0, iterations: int = 3,
-                 cpe: bool = False, knots=KNOTS, variance: str = "model",
-                 shrink: bool = True, decoder: bool = False, decoder_iter: int = 20):
+                 cpe: bool = False, knots=KNOTS, shrink: bool = True,
+                 decoder: bool = True, decoder_iter: int = 20):
         super().__init__(spec)
         if pa not in MODELS:
             raise ValueError(f"pa_cancel: unknown PA model {pa!r}; valid: {', '.join(MODELS)}")
@@ -74,7 +74,7 @@ class PACanceller(SymbolDenoiser):
             raise ValueError("pa_cancel: knots must be at least 3 ascending amplitudes starting at 0")
         self.pa, self.backoff_db, self.iterations, self.cpe = pa, float(backoff_db), int(iterations), bool(cpe)
         self.knots = tuple(k)
-        self.variance, self.shrink = variance, bool(shrink)
+        self.shrink = bool(shrink)
         self.decoder, self.decoder_iter = bool(decoder), int(decoder_iter)
         s = spec
         self.rms = float(np.sqrt(s.n_occ / s.fft_len) * s.tx_amplitude)
@@ -164,13 +164,6 @@ class PACanceller(SymbolDenoiser):
                 m, var, x0 = M[:, tx], VAR[:, tx], X0[:, tx]
                 grid = np.where(d, m, pilots)
                 hard = np.where(d, qam.nearest_points(xc[:, tx], s.modulation), pilots)
-                gm = getattr(self, "_genie_mode", "both")
-                if getattr(self, "_genie", None) is not None:
-                    if gm in ("both", "fit"):
-                        hard = self._genie[:, tx].astype(np.complex128)
-                    if gm in ("both", "regen"):
-                        grid = self._genie[:, tx].astype(np.complex128)
-                        var = np.zeros_like(var)
                 weight = d / (vn[:, tx] + D[:, tx])
                 model, Fh = self._pa_model(hard, x0, weight)
                 # the frame's gain: Bussgang gain of the model on the decided grid; the
@@ -195,6 +188,5 @@ class PACanceller(SymbolDenoiser):
                 D0 = np.mean(np.abs(dist[:, d]) ** 2, 1) / np.abs(g) ** 2
                 D[:, tx] = (D0 * np.mean(var[:, d], 1))[:, None, None]
                 info[f"distortion_tx{tx}"], info[f"gain_tx{tx}"] = D0, g
-        vout = {"model": vn + D, "input": v, "noise": vn}[self.variance]
         self.last_info = info
-        return (np.where(d, xc, X0).astype(np.complex64), np.where(d, vout, v).astype(np.float32))
+        return np.where(d, xc, X0).astype(np.complex64), np.where(d, vn + D, v).astype(np.float32)
