@@ -1,5 +1,8 @@
 """BER / PER vs SNR of the symbol denoiser against the classical compensations, on the numpy
 link (the blocks' cores), for the clean channel and each impairment alone and combined.
+Classical receivers include the PA-distortion canceller (pa_cancel, cpe+pa_cancel); the
+learned denoiser also runs on the canceller's output (pa_cancel+denoiser), and its gain is
+reported against the canceller, never the canceller's own gain as the model's.
 
     python -m gnuradio.gdm.denoising.evaluate --out out/denoiser_eval [--runs 16 --frames 32]
         [--scenarios clean,pa,pn,...] [--model path.onnx]
