@@ -110,3 +110,15 @@ def test_method_switches_while_running(tiny):
     with pytest.raises(ValueError, match="unknown method"):
         dn.set_method("bogus")
     assert dn.method == "cpe"
+
+
+def test_pa_cancel_runs_in_the_block():
+    """The canceller is a block method like the others: every frame out, as the core gives it
+    (its PA fit pools the frames of a work() call, so batches may differ slightly)."""
+    B = 6
+    X, V = _frames(B, seed=3)
+    gx, gv, _, _ = _run(gdm.symbol_denoiser("nr72", 1, "16qam", "pa_cancel"), X, V)
+    ref_x, ref_v = denoising.make("pa_cancel", SPEC).denoise(X, V)
+    assert gx.shape == X.shape and np.isfinite(gx).all() and np.isfinite(gv).all()
+    np.testing.assert_allclose(gx, ref_x, atol=0.02)
+    np.testing.assert_allclose(gv, ref_v, rtol=0.05)
