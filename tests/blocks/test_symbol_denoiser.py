@@ -96,7 +96,7 @@ def test_construction_refuses_bad_models_and_methods(tiny, tmp_path):
         gdm.symbol_denoiser("nr72", 1, "16qam", "diffusion", model=str(tmp_path / "none.onnx"))
     with pytest.raises(MetadataMismatch, match="modulation"):
         gdm.symbol_denoiser("nr72", 1, "bpsk", "diffusion", model=str(tiny))
-    with pytest.raises(ValueError, match="unknown method 'magic'; valid methods: none, cpe, diffusion"):
+    with pytest.raises(ValueError, match="unknown method 'magic'; valid methods: none, cpe, diffusion, pa_cancel"):
         gdm.symbol_denoiser("nr72", 1, "16qam", "magic")
 
 
@@ -110,3 +110,15 @@ def test_method_switches_while_running(tiny):
     with pytest.raises(ValueError, match="unknown method"):
         dn.set_method("bogus")
     assert dn.method == "cpe"
+
+
+def test_pa_cancel_runs_in_the_block():
+    """The canceller is a block method like the others: every frame out, as the core gives it
+    (its PA fit pools the frames of a work() call, so batches may differ slightly)."""
+    B = 6
+    X, V = _frames(B, seed=3)
+    gx, gv, _, _ = _run(gdm.symbol_denoiser("nr72", 1, "16qam", "pa_cancel"), X, V)
+    ref_x, ref_v = denoising.make("pa_cancel", SPEC).denoise(X, V)
+    assert gx.shape == X.shape and np.isfinite(gx).all() and np.isfinite(gv).all()
+    np.testing.assert_allclose(gx, ref_x, atol=0.02)
+    np.testing.assert_allclose(gv, ref_v, rtol=0.05)

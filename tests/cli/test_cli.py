@@ -48,6 +48,6 @@ def test_run_with_impairments_and_denoiser(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["frames_sent"] == 12 and out["denoiser"]["method"] == "cpe" and out["iq_compensation"] is True
     assert main(["run", "--frames", "2", "--denoiser", "magic"]) == 2
-    assert "unknown denoiser 'magic'; valid: none, cpe, diffusion" in capsys.readouterr().err
+    assert "unknown denoiser 'magic'; valid: none, cpe, diffusion, pa_cancel" in capsys.readouterr().err
     assert main(["run", "--frames", "2", "--pa", "rapp", "--adc-bits", "40"]) == 2
     assert "ADC bits must be in [1, 16]" in capsys.readouterr().err

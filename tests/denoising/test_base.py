@@ -16,9 +16,9 @@ def _frames(n=3, rot=0.25, seed=0):
     return grids, y.astype(np.complex64), np.full(grids.shape, 8e-4, np.float32)
 
 
-def test_registry_offers_all_three():
-    assert set(denoising.names()) == {"none", "cpe", "diffusion"}
-    with pytest.raises(ValueError, match="unknown symbol denoiser 'magic'; valid: none, cpe, diffusion"):
+def test_registry_offers_every_denoiser():
+    assert set(denoising.names()) == {"none", "cpe", "diffusion", "pa_cancel"}
+    with pytest.raises(ValueError, match="unknown symbol denoiser 'magic'; valid: none, cpe, diffusion, pa_cancel"):
         denoising.make("magic", SPEC)
 
 

@@ -53,7 +53,7 @@ def _link_options(p: argparse.ArgumentParser, frames: int):
     g = p.add_argument_group("receiver compensation")
     g.add_argument("--iq-compensation", action="store_true", help="blind IQ-imbalance compensation before sync")
     g.add_argument("--denoiser", default="none",
-                   help="symbol denoiser after the equalizer: none, cpe, diffusion (eval: a comma list to compare)")
+                   help="symbol denoiser after the equalizer: none, cpe, diffusion, pa_cancel (eval: a comma list to compare)")
     g.add_argument("--denoiser-model", default="", help="diffusion denoiser .onnx (default: the shipped one)")
 
 

@@ -80,3 +80,27 @@ class CPECorrection(SymbolDenoiser):
     def _denoise(self, X, V):
         self.last_info = {"method": self.name, "track": self.track}
         return cpe_correct(X, V, self.spec, self.iterations, self.track), V
+
+
+class Chain(SymbolDenoiser):
+    """Denoisers one after the other (e.g. the PA canceller, then the learned denoiser on its
+    output and variance); a frame falls back where any stage fell back."""
+
+    def __init__(self, stages: list[SymbolDenoiser]):
+        if not stages:
+            raise ValueError("Chain needs at least one stage")
+        super().__init__(stages[0].spec)
+        self.stages = list(stages)
+        self.name = "+".join(st.name for st in self.stages)
+
+    def _denoise(self, X, V):
+        fallback = np.zeros(X.shape[0], bool)
+        for st in self.stages:
+            X, V = st.denoise(X, V)
+            fallback |= np.asarray(st.last_info.get("fallback", False), bool)
+        self.last_info = {"method": self.name, "fallback": fallback,
+                          "stages": [st.last_info for st in self.stages]}
+        return X, V
+
+    def describe(self) -> dict:
+        return {st.name: st.describe() for st in self.stages if hasattr(st, "describe")}

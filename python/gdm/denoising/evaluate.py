@@ -1,5 +1,8 @@
 """BER / PER vs SNR of the symbol denoiser against the classical compensations, on the numpy
 link (the blocks' cores), for the clean channel and each impairment alone and combined.
+Classical receivers include the PA-distortion canceller (pa_cancel, cpe+pa_cancel); the
+learned denoiser also runs on the canceller's output (pa_cancel+denoiser), and its gain is
+reported against the canceller, never the canceller's own gain as the model's.
 
     python -m gnuradio.gdm.denoising.evaluate --out out/denoiser_eval [--runs 16 --frames 32]
         [--scenarios clean,pa,pn,...] [--model path.onnx]
@@ -41,15 +44,20 @@ SCENARIOS: dict[str, dict] = {
 # Receivers: lmmse estimator + lmmse equalizer, then plain demapping, main's per-symbol DD CPE
 # (cpe_dd), the tracking CPE (cpe), [blind IQ compensation before sync], or the denoiser.
 SNR_START = {"clean": 3.0, "pa": 8.0, "rapp": 4.0, "pn": 4.0, "iq": 3.0, "adc": 3.0, "pa+pn": 9.0, "all": 9.0}
-CLASSICAL = ("plain", "cpe_dd", "cpe", "iq", "cpe+iq")
+# pa_cancel: decision-aided PA-distortion cancellation (blind PA fit), alone or after the
+# tracking CPE; pa_cancel+denoiser: the learned denoiser on the canceller's output.
+CLASSICAL = ("plain", "cpe_dd", "cpe", "iq", "cpe+iq", "pa_cancel", "cpe+pa_cancel")
 RECEIVERS: dict[str, Receiver] = {
     "plain": Receiver("lmmse"),
     "cpe_dd": Receiver("lmmse", "cpe_dd"),
     "cpe": Receiver("lmmse", "cpe"),
     "iq": Receiver("lmmse", "none", True),
     "cpe+iq": Receiver("lmmse", "cpe", True),
+    "pa_cancel": Receiver("lmmse", "pa_cancel"),
+    "cpe+pa_cancel": Receiver("lmmse", "cpe+pa_cancel"),
     "denoiser": Receiver("lmmse", "diffusion"),
     "denoiser+iq": Receiver("lmmse", "diffusion", True),
+    "pa_cancel+denoiser": Receiver("lmmse", "cpe+pa_cancel+diffusion"),
 }
 IQ_RECEIVERS = ("iq", "cpe+iq", "denoiser+iq")  # only where the scenario has IQ imbalance
 
@@ -158,20 +166,43 @@ def summarize(rows: list[dict], receivers=None) -> dict:
         best = min(classical, key=classical.get) if classical else None
         entry = {"snr_at_ber_1e-2": at, "best_classical": best}
         for n in names:
-            if n.startswith("denoiser") and at.get(n) is not None:
+            if "denoiser" in n and at.get(n) is not None:
                 if best is not None:
                     entry[f"gain_db_{n}_vs_best_classical"] = round(classical[best] - at[n], 2)
                 if at.get("plain") is not None:
                     entry[f"gain_db_{n}_vs_plain"] = round(at["plain"] - at[n], 2)
+            if "pa_cancel" in n and at.get(n) is not None:
+                # the canceller is classical: its gain is over the tracking CPE, never the learned model's
+                for ref in ("cpe", "cpe+pa_cancel"):
+                    if ref != n and at.get(ref) is not None:
+                        entry[f"gain_db_{n}_vs_{ref}"] = round(at[ref] - at[n], 2)
         out[sc] = entry
     return out
+
+
+def receiver_denoiser(key: str, spec, model, made: dict):
+    """The symbol denoiser of a receiver key: a registry name, cpe_dd (main's per-symbol CPE),
+    or stages joined by '+' (cpe+pa_cancel: the canceller after the tracking CPE)."""
+    from . import make
+    from .base import Chain
+
+    if key == "cpe_dd":
+        return make("cpe", spec, iterations=2, track=False)
+    if key == "diffusion":  # one session, shared by every receiver that runs the network
+        if key not in made:
+            made[key] = make("diffusion", spec, model=model)
+        return made[key]
+    if key.startswith("cpe+pa_cancel"):
+        first = make("pa_cancel", spec, cpe=True)
+        rest = key[len("cpe+pa_cancel"):].lstrip("+")
+        return Chain([first, receiver_denoiser(rest, spec, model, made)]) if rest else first
+    return make(key, spec)
 
 
 def main(argv=None) -> dict:
     import argparse
 
     from ..metrics.evaluate import plot, write_csv
-    from . import make
 
     p = argparse.ArgumentParser(description="BER/PER vs SNR: symbol denoiser vs classical compensation")
     p.add_argument("--out", default="out/denoiser_eval", help="output path without extension")
@@ -193,12 +224,8 @@ def main(argv=None) -> dict:
     spec = base.spec()
     denoisers = {}
     for r in receivers.values():
-        if r.denoiser == "cpe_dd":
-            denoisers[r.denoiser] = make("cpe", spec, iterations=2, track=False)
-        elif r.denoiser == "diffusion":
-            denoisers[r.denoiser] = make("diffusion", spec, model=a.model or None)
-        else:
-            denoisers[r.denoiser] = make(r.denoiser, spec)
+        if r.denoiser not in denoisers:
+            denoisers[r.denoiser] = receiver_denoiser(r.denoiser, spec, a.model or None, denoisers)
     rows = []
     for sc in a.scenarios.split(","):
         if sc not in SCENARIOS:

@@ -68,16 +68,19 @@ class RACode:
         s = np.bitwise_xor.reduce(c[:, :self.k][:, self.info_of_check], axis=-1)
         return (np.bitwise_xor.accumulate(s, axis=-1) == c[:, self.k:]).all(axis=1)
 
-    def decode(self, llr: np.ndarray, max_iter: int = 30, alpha: float = 0.8):
-        """Interleaved channel LLRs [B, n] (positive = 0) -> (info bits [B, k], ok [B])."""
+    def decode(self, llr: np.ndarray, max_iter: int = 30, alpha: float = 0.8, posterior: bool = False):
+        """Interleaved channel LLRs [B, n] (positive = 0) -> (info bits [B, k], ok [B]);
+        ``posterior``: also the a posteriori LLRs of every codeword bit [B, n], interleaved
+        like the input (for receivers that feed decoder beliefs back)."""
         llr = np.atleast_2d(np.asarray(llr, np.float32))[:, self.deinterleaver]
         B = llr.shape[0]
         L = np.concatenate([np.clip(llr, -50, 50), np.full((B, 1), _BIG, np.float32)], axis=1)
         if fec_kernels.minsum is not None and not os.environ.get("GDM_NO_NUMBA"):
             info, ok = np.empty((B, self.k), np.uint8), np.empty(B, np.bool_)
+            post = np.empty((B if posterior else 0, self.n), np.float32)
             fec_kernels.minsum(np.ascontiguousarray(L), self.edges, self._var_of_edge, self.info_of_check,
-                               self.k, max_iter, np.float32(alpha), info, ok)
-            return info, ok
+                               self.k, max_iter, np.float32(alpha), info, ok, post)
+            return (info, ok, post[:, self.interleaver]) if posterior else (info, ok)
         total = L.copy()
         # Frames whose hard decisions already satisfy every check need no iterations.
         ok = self._syndrome_ok((total[:, :self.n] < 0).astype(np.uint8))
@@ -102,7 +105,8 @@ class RACode:
             act, c2v = act[~done], c2v[~done]
             if act.size == 0:
                 break
-        return (total[:, :self.k] < 0).astype(np.uint8), ok
+        info = (total[:, :self.k] < 0).astype(np.uint8)
+        return (info, ok, total[:, :self.n][:, self.interleaver]) if posterior else (info, ok)
 
 
 def warm_up(n: int) -> None:

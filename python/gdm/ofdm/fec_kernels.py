@@ -12,7 +12,7 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
     njit = None
 
 
-def _minsum(L, edges, var_of_edge, info_of_check, k, max_iter, alpha, info_out, ok_out):
+def _minsum(L, edges, var_of_edge, info_of_check, k, max_iter, alpha, info_out, ok_out, total_out):
     B, n1 = L.shape
     m, d = edges.shape
     E = m * d
@@ -76,6 +76,9 @@ def _minsum(L, edges, var_of_edge, info_of_check, k, max_iter, alpha, info_out, 
         for i in range(k):
             info_out[b, i] = 1 if total[i] < 0 else 0
         ok_out[b] = converged
+        if total_out.shape[0] == B:  # a posteriori LLRs wanted (iterative receivers)
+            for i in range(n1 - 1):
+                total_out[b, i] = total[i]
 
 
 minsum = njit(cache=True, nogil=True)(_minsum) if njit is not None else None
