@@ -33,25 +33,48 @@ def _run(y, **kw):
     return tb, rx, pdus, frames
 
 
-def _payloads(dbg):
-    out = {}
-    for i in range(dbg.num_messages()):
-        m = dbg.get_message(i)
-        out[pmt.to_python(pmt.car(m))["seq"]] = bytes(pmt.u8vector_elements(pmt.cdr(m)))
+def _messages(dbg):
+    """Messages message_debug handled, then those still queued: a message posted after its
+    thread ended (the receiver's stop) is delivered but not handled."""
+    out = [dbg.get_message(i) for i in range(dbg.num_messages())]
+    while dbg.nmsgs(pmt.intern("store")):
+        out.append(dbg.delete_head_nowait(pmt.intern("store")))
     return out
 
 
+def _payloads(dbg):
+    return {pmt.to_python(pmt.car(m))["seq"]: bytes(pmt.u8vector_elements(pmt.cdr(m))) for m in _messages(dbg)}
+
+
 @pytest.mark.parametrize("n,batch", [(23, 16), (5, 1)])
-def test_every_frame_decoded_inside_the_flowgraph(n, batch):
-    # 23 frames in batches of 16: the last 7 are decoded when the block catches up, and the
-    # final frame (60 samples before the stream ends) too: a plain message_debug sees them all.
+def test_every_frame_decoded_and_published(n, batch):
+    # 23 frames in batches of 16: the last partial batch and the final frame (60 samples before
+    # the stream ends) are published at stop, and counted.
     tb, rx, pdus, frames = _run(_stream(n), method="ls_interp", batch_frames=batch)
     tb.run()
     got = _payloads(pdus)
     assert got == {i: random_payload(i, N_BYTES) for i in range(n)}
-    assert frames.num_messages() == n
+    assert len(_messages(frames)) == n
     s = rx.stats()
     assert (s["frames"], s["ok"], s["fallback"], s["sync"]["frames"]) == (n, n, 0, n)
+    assert s["at_stop"] <= batch  # at most a partial batch and the final frame wait for the stop
+
+
+def test_a_live_source_is_decoded_as_it_arrives():
+    # A source slower than the receiver (a radio): each call has waited for its input, so frames
+    # are decoded when they are complete, not held for a batch; only the final frame, which
+    # lacks the samples after it, waits for the stop.
+    y = _stream(6)
+    tb = gr.top_block()
+    rx = gdm.ofdm_receiver("nr72", 2, 1, batch_frames=16)
+    pdus = blocks.message_debug()
+    for r in range(2):
+        tb.connect(blocks.vector_source_c(y[r].tolist(), False), blocks.throttle(gr.sizeof_gr_complex, 200e3),
+                   (rx, r))
+    tb.msg_connect((rx, "pdus"), (pdus, "store"))
+    tb.run()
+    assert rx.stats()["at_stop"] <= 1 and pdus.num_messages() >= 5
+    assert len(_payloads(pdus)) == 6
 
 
 def test_estimator_failures_fall_back_and_are_reported():
@@ -59,7 +82,7 @@ def test_estimator_failures_fall_back_and_are_reported():
     inject_estimator_faults(rx, raise_every=2)  # every second estimate() call raises
     tb.run()
     assert len(_payloads(pdus)) == 12
-    reps = [pmt.to_python(frames.get_message(i)) for i in range(frames.num_messages())]
+    reps = [pmt.to_python(m) for m in _messages(frames)]
     marked = [r for r in reps if r.get("est_fallback") == "ls_interp"]
     assert 0 < len(marked) == rx.stats()["fallback"] < 12
 
@@ -114,9 +137,9 @@ def test_per_frame_messages_make_no_per_frame_symbols():
     tb.run()
     values = set()
     for dbg in (pdus, frames):
-        for i in range(dbg.num_messages()):
-            _symbols(dbg.get_message(i), values)
+        for m in _messages(dbg):
+            _symbols(m, values)
     assert len(values) <= 3, values
-    sha = pmt.to_python(pmt.car(pdus.get_message(0)))["payload_sha256"]
+    sha = pmt.to_python(pmt.car(_messages(pdus)[0]))["payload_sha256"]
     import hashlib
     assert bytes(sha) == hashlib.sha256(random_payload(0, N_BYTES)).digest()

@@ -1,6 +1,8 @@
 """ofdm_receiver: n_rx complex streams -> decoded payloads, the whole receive chain in one block."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pmt
 from gnuradio import gr
@@ -12,13 +14,16 @@ from ._common import check_ports, log, make_spec, subscribed, to_pmt
 from .channel_estimator import EstimatorMethods
 from .frame_decoder import FrameReports
 
+IDLE_S = 0.002  # a work() call that waited this long for input: the block keeps up with its source
+
 
 class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
     """Sync/demod -> channel estimator -> equalizer -> decoder in one block, for headless
     receivers where throughput matters: the chain of separate blocks pays, per stage, a thread
     contending for Python's GIL, a copy through a GNU Radio buffer and a dict<->PMT conversion
     of every frame's tags; this block runs the same cores on batches of ``batch_frames`` frames
-    (smaller batches when it has caught up with its input). Same estimator methods and options as
+    (and what has arrived as soon as it has caught up with a live source; a finite
+    stream's last partial batch at stop). Same estimator methods and options as
     channel_estimator (``set_method`` while running), same equalizers as mimo_equalizer, same
     messages as frame_decoder (``pdus``, ``frames``) and channel_estimator (``csi``); a frame whose
     estimate was replaced by the fallback says so in its ``frames`` report (``est_fallback``).
@@ -26,7 +31,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
     channel estimates or symbols, or to insert a symbol denoiser."""
 
     def __init__(self, preset="nr72", n_rx=2, n_tx=1, modulation="16qam", fec="", method="ls_interp",
-                 equalizer="lmmse", model="", steps=-1, device="auto", threshold=0.12, batch_frames=16,
+                 equalizer="lmmse", model="", steps=-1, device="auto", threshold=0.12, batch_frames=32,
                  publish_csi=True, options=None, profile="TDL-A", delay_spread=30e-9, doppler=0.0):
         check_ports("ofdm_receiver", n_rx, n_tx)
         self._who = "ofdm_receiver"
@@ -42,7 +47,9 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         self.equalizer, self.publish_csi = str(equalizer), bool(publish_csi)
         self.sync = FrameSynchronizer(self.spec, self.n_rx, threshold=float(threshold))
         self._batch = int(batch_frames) * self.spec.frame_len
-        self._pending = self._largest_call = 0
+        self._pending = 0
+        self._returned = time.monotonic()
+        self.frames_at_stop = 0
         self._init_reports()
         self.message_port_register_out(pmt.intern("csi"))
         self._init_estimator(method, profile, delay_spread, doppler, options, model, steps, device)
@@ -59,14 +66,14 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         n = min(len(x) for x in input_items)
         self.sync.push(np.stack([np.asarray(x[:n]) for x in input_items]))
         self._pending += n
-        # Batch while input is backlogged (calls get the upstream buffer's worth); a shorter
-        # call means the receiver has caught up, or the stream's last samples: decode now, so
-        # latency stays low and the end of a stream is decoded inside the flowgraph.
-        caught_up = n < self._largest_call
-        self._largest_call = max(self._largest_call, n)
-        if self._pending >= self._batch or caught_up:
+        # Batch while input keeps coming (a file, or a receiver falling behind). A call that had
+        # to wait for its input means the block keeps up with its source: decode what is there
+        # now, for low latency on a live radio.
+        waited = time.monotonic() - self._returned > IDLE_S
+        if self._pending >= self._batch or waited:
             self._pending = 0
             self._process(self.sync.pop_frames())
+        self._returned = time.monotonic()
         return n
 
     def _process(self, frames) -> None:
@@ -85,11 +92,13 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
             self._publish(meta, r.decoded)
 
     def stop(self):
-        # A final frame that is complete but lacks the samples after it that the search needs
-        # (flush pads them with zeros), and any batch still pending. Published at stop, these
-        # reach blocks that drain their queues (link_stats); a message block whose thread has
-        # already ended (message_debug) does not see them, so they are logged.
+        # A finite stream's last partial batch, and its final frame, which is complete but lacks
+        # the samples after it that the search needs (flush pads them with zeros). GNU Radio
+        # does not tell a sink that its input has ended, so they are published here: link_stats
+        # and gr-gdm's sinks drain their queues at stop and count them; a message block whose
+        # thread has already ended (GNU Radio's message_debug) keeps them queued, unhandled.
         late = self.sync.pop_frames() + self.sync.flush()
+        self.frames_at_stop = len(late)
         if late:
             log.info("ofdm_receiver: %d frame(s) at the end of the stream decoded at stop", len(late))
         self._process(late)
@@ -98,6 +107,6 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
 
     def stats(self) -> dict:
         s = self.sync
-        return dict(self.counters, method=self.method, fallback=self.fallback_frames,
+        return dict(self.counters, method=self.method, fallback=self.fallback_frames, at_stop=self.frames_at_stop,
                     sync=dict(frames=s.frames_emitted, rejected_detections=s.detections_rejected,
                               nonfinite_samples=s.nonfinite_samples))
