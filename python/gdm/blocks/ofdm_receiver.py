@@ -1,6 +1,8 @@
 """ofdm_receiver: n_rx complex streams -> decoded payloads, the whole receive chain in one block."""
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import time
 
 import numpy as np
@@ -48,6 +50,8 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         self.sync = FrameSynchronizer(self.spec, self.n_rx, threshold=float(threshold))
         self._batch = int(batch_frames) * self.spec.frame_len
         self._pending = 0
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gdm_ofdm_receiver")
+        self._inflight: collections.deque = collections.deque()
         self._returned = time.monotonic()
         self.frames_at_stop = 0
         self._init_reports()
@@ -72,7 +76,13 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         waited = time.monotonic() - self._returned > IDLE_S
         if self._pending >= self._batch or waited:
             self._pending = 0
-            self._process(self.sync.pop_frames())
+            frames = self.sync.pop_frames()
+            if frames:
+                # Sync runs here, the rest of the chain on a worker: the two overlap wherever
+                # numpy, numba and onnxruntime release the GIL. Two batches in flight at most.
+                while len(self._inflight) >= 2:
+                    self._inflight.popleft().result()
+                self._inflight.append(self._worker.submit(self._process, frames))
         self._returned = time.monotonic()
         return n
 
@@ -97,11 +107,14 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         # does not tell a sink that its input has ended, so they are published here: link_stats
         # and gr-gdm's sinks drain their queues at stop and count them; a message block whose
         # thread has already ended (GNU Radio's message_debug) keeps them queued, unhandled.
+        while self._inflight:
+            self._inflight.popleft().result()
         late = self.sync.pop_frames() + self.sync.flush()
         self.frames_at_stop = len(late)
         if late:
             log.info("ofdm_receiver: %d frame(s) at the end of the stream decoded at stop", len(late))
         self._process(late)
+        self._worker.shutdown()
         self._log_counters("ofdm_receiver")
         return True
 
