@@ -45,6 +45,9 @@ class EstimatorMethods(MethodCores):
             opts.setdefault("config", self.config)
         return estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
 
+    def _publish_csi(self, index: int, H) -> None:
+        self.message_port_pub(pmt.intern("csi"), to_pmt({"index": int(index), "method": self.method, "H": H}))
+
     def _estimate(self, est, Y, nv):
         """(H, per-frame fallback label: '' when the method's own estimate was used)."""
         H, labels = estimate_or_fallback(est, Y, nv, lambda: self._core("ls_interp"), self._who)
@@ -182,8 +185,7 @@ class channel_estimator(EstimatorMethods, gr.sync_block):
             if self.chan_taps:
                 self.add_item_tag(0, off, CHAN_TAPS_TAG, to_pmt(out[b, 0, 0, 0].copy()))
             if self.publish_csi and index is not None and subscribed(self, "csi"):
-                self.message_port_pub(pmt.intern("csi"), to_pmt({
-                    "index": int(index), "method": self.method, "H": H[b]}))
+                self._publish_csi(index, H[b])
         return n
 
     def stats(self) -> dict:

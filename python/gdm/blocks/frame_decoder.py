@@ -16,6 +16,12 @@ class FrameReports:
     ``_init_reports()`` in ``__init__``, ``_publish(meta, decoded)`` per frame (decoded None:
     flagged non-finite, reported as lost without decoding)."""
 
+    META_KEYS = ("index", "sample_offset", "cfo_hz", "snr_db")  # of the gdm_frame tag, in every report
+
+    @classmethod
+    def _frame_meta(cls, tag: dict) -> dict:
+        return {k: tag.get(k) for k in cls.META_KEYS}
+
     def _init_reports(self) -> None:
         self.counters = dict(frames=0, ok=0, header_errors=0, crc_errors=0, flagged=0, untagged=0)
         self.message_port_register_out(pmt.intern("pdus"))
@@ -86,8 +92,7 @@ class frame_decoder(FrameReports, gr.sync_block):
                 self.counters["untagged"] += 1
                 t = {}
             flagged[b] = bool(t.get("nonfinite"))
-            metas.append({"index": t.get("index"), "sample_offset": t.get("sample_offset"),
-                          "cfo_hz": t.get("cfo_hz"), "snr_db": t.get("snr_db")})
+            metas.append(self._frame_meta(t))
         decoded = iter(decode_batch(X[~flagged], V[~flagged], spec)) if (~flagged).any() else iter(())
         for b, meta in enumerate(metas):
             self._publish(meta, None if flagged[b] else next(decoded))

@@ -12,7 +12,7 @@ from gnuradio import gr
 from ..ofdm.equalizer import METHODS as EQUALIZERS
 from ..ofdm.receiver import receive
 from ..ofdm.sync import FrameSynchronizer
-from ._common import check_ports, log, make_spec, subscribed, to_pmt
+from ._common import check_ports, log, make_spec, subscribed
 from .channel_estimator import EstimatorMethods
 from .frame_decoder import FrameReports
 
@@ -101,12 +101,11 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
             est = self._cache[self.method]
         csi = self.publish_csi and subscribed(self, "csi")
         for r in receive(frames, self.spec, lambda Y, nv: self._estimate(est, Y, nv), self.equalizer):
-            f = r.frame
-            meta = {"index": f.index, "sample_offset": f.sample_offset, "cfo_hz": f.cfo_hz, "snr_db": f.snr_db}
+            meta = self._frame_meta(r.frame.tag())
             if r.fallback:
                 meta["est_fallback"] = r.fallback
             if csi and r.H is not None:
-                self.message_port_pub(pmt.intern("csi"), to_pmt({"index": f.index, "method": self.method, "H": r.H}))
+                self._publish_csi(r.frame.index, r.H)
             self._publish(meta, r.decoded)
 
     def stop(self):

@@ -28,6 +28,7 @@ import numpy as np
 from ..frame import FrameSpec
 from ..ofdm import qam
 from ..ofdm.compensation import cpe_correct
+from ..ofdm.modem import ifft_occupied
 from .base import SymbolDenoiser, register
 from .pa_model import KNOTS, MODELS, fit_gain_table, hat_weights, known_pa
 
@@ -83,10 +84,7 @@ class PACanceller(SymbolDenoiser):
 
     # ---- grid <-> time (unitary FFTs, as ofdm.modem) ---------------------------------------
     def _to_time(self, grid):
-        s = self.spec
-        full = np.zeros((*grid.shape[:-1], s.fft_len), np.complex128)
-        full[..., s.occupied_bins] = grid
-        return np.fft.ifft(np.fft.ifftshift(full, axes=-1), norm="ortho", axis=-1) * s.tx_amplitude
+        return ifft_occupied(grid, self.spec, np.complex128) * self.spec.tx_amplitude
 
     def _to_grid(self, t):
         s = self.spec

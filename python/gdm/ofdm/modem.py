@@ -32,11 +32,17 @@ def extract_data(grid: np.ndarray, spec: FrameSpec) -> np.ndarray:
     return grid[..., spec.data_mask]
 
 
+def ifft_occupied(freq_occ: np.ndarray, spec: FrameSpec, dtype=np.complex64) -> np.ndarray:
+    """[..., n_occ] on occupied carriers -> [..., fft_len] time samples of the symbol body
+    (unitary, no cyclic prefix, no TX scaling)."""
+    full = np.zeros((*freq_occ.shape[:-1], spec.fft_len), dtype)
+    full[..., spec.occupied_bins] = freq_occ
+    return np.fft.ifft(np.fft.ifftshift(full, axes=-1), norm="ortho", axis=-1)
+
+
 def _to_time(freq_occ: np.ndarray, spec: FrameSpec) -> np.ndarray:
     """[..., n_occ] on occupied carriers -> [..., cp + fft] time samples with cyclic prefix."""
-    full = np.zeros((*freq_occ.shape[:-1], spec.fft_len), np.complex64)
-    full[..., spec.occupied_bins] = freq_occ
-    t = np.fft.ifft(np.fft.ifftshift(full, axes=-1), norm="ortho", axis=-1)
+    t = ifft_occupied(freq_occ, spec)
     return np.concatenate([t[..., -spec.cp_len:], t], axis=-1) if spec.cp_len else t
 
 
