@@ -9,7 +9,9 @@ small matrix products per frame instead of a 1008 x 1008 solve.
 
 Per frame: log-likelihood of the pilot LS under every hypothesis -> posterior weights -> the
 posterior mean and per-RE variance of the mixture (restricted to the most likely hypotheses
-that hold all but 0.1 % of the posterior mass, at most ``top``). This is a cheap
+that hold all but 0.1 % of the posterior mass, at most ``top``, counted per link). The posterior
+runs as a compiled kernel (bank_kernels; ~15x faster) with the numpy form below as its reference
+(``GDM_NO_NUMBA=1``, or a pattern whose time hypotheses do not share one basis). This is a cheap
 approximation of E[H | pilots] for the whole mix; the diffusion
 estimator uses its mean and spread as conditioning and refines them.
 
@@ -31,6 +33,7 @@ like every other hypothesis, and prior log-weights over all hypotheses (uniform 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 from scipy.special import j0
@@ -38,6 +41,7 @@ from scipy.special import j0
 from ..frame import FrameSpec
 from ..sim.grid import ChannelMix, carrier_freqs, symbol_times
 from ..sim.profiles import make_profile
+from .bank_kernels import Truncated, mixture
 from .base import Estimator, register
 
 
@@ -213,6 +217,14 @@ class _Pattern:
         self._lnv = np.linspace(np.log(1e-7), np.log(1e4), 1101)
         self._logdet = np.zeros((*self.lam.shape[:2], self._lnv.size))  # [T, F, G]
         self._have = np.zeros(self._lnv.size, bool)
+        # the compiled posterior (bank_kernels) needs one time basis for all hypotheses
+        self.trunc = Truncated(self.lf, self.Uf, self.Af) if self.shared_t else None
+        if self.trunc is not None:
+            self.k_lt = np.ascontiguousarray(self.lt, float)
+            self.k_lt_ext = np.zeros((0, r.size)) if self.lt_ext is None else np.ascontiguousarray(self.lt_ext, float)
+            self.k_At = self.At.astype(np.complex128)
+            self.k_At2 = np.abs(self.At) ** 2
+            self.k_dRt, self.k_dRf = np.ascontiguousarray(self.dRt, float), np.ascontiguousarray(self.dRf, float)
 
     def logdet(self, nv: np.ndarray) -> np.ndarray:
         x = np.clip(np.log(nv), self._lnv[0], self._lnv[-1])
@@ -285,6 +297,37 @@ class MixturePosterior:
         return llf, quad, D, Z1, (Zs if pat.shared_t else Z)
 
     def _posterior(self, ls, nv, pat: _Pattern) -> dict:
+        if pat.trunc is not None and mixture is not None and not os.environ.get("GDM_NO_NUMBA"):
+            return self._posterior_compiled(ls, nv, pat)
+        return self._posterior_reference(ls, nv, pat)
+
+    def _posterior_compiled(self, ls, nv, pat: _Pattern) -> dict:
+        """The same posterior as ``_posterior_reference`` from the compiled kernel (bank_kernels)."""
+        N, nr, nc = ls.shape
+        nv = np.ascontiguousarray(nv, float)
+        T, F = pat.lam.shape[:2]
+        tr = pat.trunc
+        # double precision: a link's energy minus that of its kept modes leaves the dropped
+        # modes' energy (~noise), which single precision would lose at high SNR
+        Lt = np.conj(pat.U0.T) @ ls.astype(np.complex128)  # [N, nr, nc] in the time eigenbasis
+        etot = (Lt.real ** 2 + Lt.imag ** 2).sum(-1)
+        Zs = (Lt.reshape(N * nr, nc) @ tr.UfH).reshape(N, nr, -1)  # every hypothesis in one product
+        prior = np.zeros(T * F) if self.log_prior is None else self.log_prior
+        mean = np.empty((N, pat.S, pat.K), np.complex64)
+        var = np.empty((N, pat.S, pat.K), np.float32)
+        llf, quad, w = (np.empty((N, T * F)) for _ in range(3))
+        dlr = np.empty(N)
+        mixture(Zs, etot, nv, pat.logdet(nv), prior, pat.k_lt, tr.lf, tr.lam_drop, tr.n_drop, tr.off,
+                pat.k_lt_ext, tr.AfT_re, tr.AfT_im, tr.Af2T, pat.k_At, pat.k_At2, pat.k_dRt, pat.k_dRf, self.tail,
+                int(self.top), mean, var, llf, quad, w, dlr)
+        best = np.argmax(llf, 1)
+        fit = (quad[np.arange(N), best] - pat.P) / np.sqrt(pat.P)
+        wtf = w.reshape(N, T, F)
+        return dict(mean=mean, var=var, fit=fit.astype(np.float32), doppler_lr=dlr.astype(np.float32),
+                    ds_mean=np.exp(wtf.sum(1) @ pat.log_ds).astype(np.float32),
+                    fd_mean=(wtf.sum(2) @ pat.fd).astype(np.float32))
+
+    def _posterior_reference(self, ls, nv, pat: _Pattern) -> dict:
         N = ls.shape[0]
         nv = np.asarray(nv, float)
         T, F = pat.lam.shape[:2]
@@ -300,9 +343,10 @@ class MixturePosterior:
         # (few at high SNR, many at low SNR), at most ``top``
         order = np.argsort(-w, 1)
         ws = np.take_along_axis(w, order, 1)
-        need = int(np.max(np.sum(np.cumsum(ws, 1) < 1 - self.tail, 1))) + 1
-        top = int(np.clip(need, 1, min(self.top, T * F)))
-        idx, wt = order[:, :top], ws[:, :top]
+        need = np.clip(np.sum(np.cumsum(ws, 1) < 1 - self.tail, 1) + 1, 1, min(self.top, T * F))
+        top = int(need.max())
+        idx = order[:, :top]
+        wt = ws[:, :top] * (np.arange(top)[None] < need[:, None])  # each link its own count
         wt = wt / wt.sum(1, keepdims=True)
         n = np.arange(N)
         mean = np.zeros((N, pat.S, pat.K), np.complex64)

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import torch
 
-from .network import N_COND, N_GLOBAL, Denoiser, n_params
+from .network import N_COND, N_GLOBAL, n_params
 from .train import TrainConfig, load_checkpoint, model_from_checkpoint
 
 OPSET = 17
@@ -30,7 +30,7 @@ def example_inputs(spec, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, .
             cond, torch.randn(batch, N_GLOBAL, generator=g))
 
 
-def model_metadata(cfg: TrainConfig, net: Denoiser, heldout: dict | None = None,
+def model_metadata(cfg: TrainConfig, net: torch.nn.Module, heldout: dict | None = None,
                    command: str | None = None) -> dict[str, str]:
     spec = cfg.spec().replace(n_tx=1)
     S, K = spec.n_sym, spec.n_occ

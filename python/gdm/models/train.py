@@ -25,7 +25,7 @@ from ..sim.grid import ChannelMix
 from ..estimation.bank import BankGrid
 from .data import NoiseLevels, TRAIN_PURPOSE, link_channels, make_batch, purpose_rng
 from .features import Conditioner, from_planes, to_planes
-from .network import START_FLAG, Denoiser, NetConfig, n_params
+from .network import START_FLAG, NetConfig, make_denoiser, n_params
 
 VAL_PURPOSE = 0x5A1
 
@@ -41,6 +41,9 @@ class TrainConfig:
     ema: float = 0.998
     seed: int = 1
     widths: tuple = (24, 32, 48)
+    arch: str = "unet"
+    blocks: int = 3
+    emb: int = 64
     profiles: tuple = ("TDL-A", "TDL-B", "TDL-C")
     delay_spread: tuple = (10e-9, 1000e-9)
     doppler: tuple = (0.0, 400.0)
@@ -72,7 +75,7 @@ class TrainConfig:
                         self.bank_n_ds, self.bank_n_fd)
 
     def net(self) -> NetConfig:
-        return NetConfig(tuple(self.widths))
+        return NetConfig(tuple(self.widths), self.emb, self.arch, self.blocks)
 
     def levels(self) -> NoiseLevels:
         return NoiseLevels(self.sigma_lo, self.sigma_hi, self.p_start)
@@ -91,10 +94,10 @@ def load_checkpoint(path) -> dict:
     return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 
-def model_from_checkpoint(path_or_ckpt, ema: bool = True) -> tuple[Denoiser, TrainConfig]:
+def model_from_checkpoint(path_or_ckpt, ema: bool = True) -> tuple[torch.nn.Module, TrainConfig]:
     ck = load_checkpoint(path_or_ckpt) if not isinstance(path_or_ckpt, dict) else path_or_ckpt
     cfg = TrainConfig.from_dict(ck["config"])
-    net = Denoiser(cfg.net())
+    net = make_denoiser(cfg.net())
     net.load_state_dict(ck["ema" if ema else "model"])
     net.eval()
     return net, cfg
@@ -120,7 +123,7 @@ def validation_set(cfg: TrainConfig, cond: Conditioner, snrs=(0, 10, 20, 30)) ->
 
 
 @torch.no_grad()
-def validate(net: Denoiser, val: list[dict]) -> dict:
+def validate(net: torch.nn.Module, val: list[dict]) -> dict:
     """NMSE (dB) of the bank mean and of one reverse step from the LS/interp start."""
     res = {}
     for v in val:
@@ -183,8 +186,8 @@ def train(config: TrainConfig, until: int | None = None) -> Path:
     spec = cfg.spec()
     cond = Conditioner(spec, cfg.bank_grid(), cfg.bank_top, cfg.start_scale)
     torch.manual_seed(cfg.seed)
-    net = Denoiser(cfg.net())
-    ema = Denoiser(cfg.net())
+    net = make_denoiser(cfg.net())
+    ema = make_denoiser(cfg.net())
     ema.load_state_dict(net.state_dict())
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     rng = purpose_rng(cfg.seed, TRAIN_PURPOSE)
