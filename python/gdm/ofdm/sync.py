@@ -24,6 +24,7 @@ import dataclasses
 import os
 
 import numpy as np
+import scipy.fft
 
 from ..frame import FrameSpec
 from . import sync_kernels
@@ -175,16 +176,22 @@ class FrameSynchronizer:
         # Fine timing: correlate with the preamble body at every start the plateau allows.
         W = 2 * spec.cp_len + L // 2 + 1
         lo = d0 + m - spec.cp_len - L // 4
-        win = self._gather(lo, W + spec.fft_len - 1)
-        win = win * np.exp(-2j * np.pi * cfo[:, None] * np.arange(win.shape[2]) / fs)
-        seg = np.lib.stride_tricks.sliding_window_view(win, spec.fft_len, axis=2)  # [rx, K, W, F]
-        C = (np.abs(seg @ np.conj(self._pre)) ** 2).sum(0)  # [K, W]
+        if self._kernel is not None:
+            # the CFO's phase ramp folded into the reference (a common phase leaves |.|^2 alone)
+            q = np.conj(self._pre)[None] * np.exp(-2j * np.pi * cfo[:, None] * np.arange(spec.fft_len) / fs)
+            C = np.empty((K, W))
+            sync_kernels.fine_xcorr(self._buf, lo - self._base, W, q, C)
+        else:
+            win = self._gather(lo, W + spec.fft_len - 1)
+            win = win * np.exp(-2j * np.pi * cfo[:, None] * np.arange(win.shape[2]) / fs)
+            seg = np.lib.stride_tricks.sliding_window_view(win, spec.fft_len, axis=2)  # [rx, K, W, F]
+            C = (np.abs(seg @ np.conj(self._pre)) ** 2).sum(0)  # [K, W]
         j = np.arange(W)
         valid = (lo[:, None] + j >= self._base) & (lo[:, None] + j <= self.buffered_end - spec.frame_len + spec.cp_len)
         C = np.where(valid, C, -np.inf)
         peak = np.argmax(C, axis=1)
         cpk = C[np.arange(K), peak]
-        energy = (np.abs(seg[:, np.arange(K), peak]) ** 2).sum(axis=(0, 2)) * np.sum(np.abs(self._pre) ** 2)
+        energy = (np.abs(self._gather(lo + peak, spec.fft_len)) ** 2).sum(axis=(0, 2)) * np.sum(np.abs(self._pre) ** 2)
         ok = (energy > 0) & (cpk >= self.min_xcorr * np.maximum(energy, 1e-30))
         # First arrival: the earliest local maximum within first_path_db of the strongest one
         # (the strongest path's own sidelobes are not local maxima).
@@ -202,20 +209,30 @@ class FrameSynchronizer:
         snr_db = 10 * np.log10(sig * spec.fft_len / spec.n_occ / nv)
         # Second CFO stage: cyclic prefix against symbol tail, every data symbol (+-half a
         # subcarrier); the first half of each CP holds the previous symbol's multipath tail.
-        sym = self._gather(start + spec.symbol_len, spec.n_sym * spec.symbol_len).reshape(
-            self.n_rx, K, spec.n_sym, spec.symbol_len)
         h = spec.cp_len // 2
-        corr = np.sum(np.conj(sym[..., h:spec.cp_len]) * sym[..., h + spec.fft_len:], axis=(0, 2, 3))
+        if self._kernel is not None:
+            corr = np.empty(K, np.complex128)
+            sync_kernels.cp_corr(self._buf, start + spec.symbol_len - self._base, spec.n_sym, spec.symbol_len,
+                                 spec.fft_len, h, spec.cp_len, corr)
+        else:
+            sym = self._gather(start + spec.symbol_len, spec.n_sym * spec.symbol_len).reshape(
+                self.n_rx, K, spec.n_sym, spec.symbol_len)
+            corr = np.sum(np.conj(sym[..., h:spec.cp_len]) * sym[..., h + spec.fft_len:], axis=(0, 2, 3))
         lag = spec.fft_len / fs
         cfo = cfo + np.angle(corr * np.exp(-2j * np.pi * cfo * lag)) / (2 * np.pi * lag)
         # Data symbols: CFO removed with the phase referenced to the frame start.
         off = spec.symbol_len + spec.cp_len - self.backoff + np.arange(spec.n_sym) * spec.symbol_len
-        bodies = sym.reshape(self.n_rx, K, -1)[..., (off - spec.symbol_len)[:, None] + np.arange(spec.fft_len)]
         # exp(-2j pi cfo (off + n) / fs) as the outer product of its [K, S] and [K, F] factors
         w = -2j * np.pi * cfo[:, None] / fs
-        rot = np.exp(w * off)[:, :, None] * np.exp(w * np.arange(spec.fft_len))[:, None, :]
-        bodies = bodies * rot.astype(np.complex64)
-        grid = fft_symbols(bodies, spec) * self._backoff_fix  # [rx, K, S, F]
+        e_sym, e_n = np.exp(w * off), np.exp(w * np.arange(spec.fft_len))
+        if self._kernel is not None:
+            bodies = np.empty((self.n_rx, K, spec.n_sym, spec.fft_len), np.complex64)
+            sync_kernels.bodies(self._buf, start - self._base, off, self.backoff, e_sym, e_n, bodies)
+            grid = scipy.fft.fft(bodies, norm="ortho", axis=-1, overwrite_x=True)  # [rx, K, S, F]
+        else:
+            bodies = sym.reshape(self.n_rx, K, -1)[..., (off - spec.symbol_len)[:, None] + np.arange(spec.fft_len)]
+            bodies = bodies * (e_sym[:, :, None] * e_n[:, None, :]).astype(np.complex64)
+            grid = fft_symbols(bodies, spec) * self._backoff_fix  # [rx, K, S, F]
         if self._pilot_rows is not None:
             r1, r2, bins, ref, dt = self._pilot_rows
             pc = np.sum(np.conj(grid[:, :, r1, bins]) * grid[:, :, r2, bins] * ref, axis=(0, 2))
