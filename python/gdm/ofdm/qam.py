@@ -5,11 +5,13 @@ LLR convention: log P(b=0)/P(b=1), so a positive LLR decides 0.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import numpy as np
 
 from ..frame import MODULATIONS
+from . import qam_kernels
 
 
 def _gray_pam(m: int) -> np.ndarray:
@@ -82,6 +84,14 @@ def soft_demap(y: np.ndarray, noise_var, modulation: str) -> np.ndarray:
     """Max-log LLRs float32 [..., k] for symbols y [...] with per-symbol noise variance.
     Square QAM separates into two Gray PAMs, so each axis is demapped on its own levels."""
     y = np.asarray(y)
+    if qam_kernels.soft_demap is not None and not os.environ.get("GDM_NO_NUMBA"):
+        pam, table = _axis(modulation)
+        axes = 1 if modulation == "bpsk" else 2
+        flat = np.ascontiguousarray(y.reshape(-1), np.complex64)
+        nvf = np.ascontiguousarray(np.broadcast_to(np.asarray(noise_var, np.float32), y.shape).reshape(-1))
+        out = np.empty((flat.size, axes * table.shape[1]), np.float32)
+        qam_kernels.soft_demap(flat, nvf, pam, table, axes, out)
+        return out.reshape(*y.shape, -1)
     nv = np.maximum(np.asarray(noise_var, np.float32), 1e-12)[..., None]
     if modulation == "bpsk":
         return (_axis_llr(y.real.astype(np.float32), modulation) / nv).astype(np.float32)
