@@ -44,7 +44,8 @@ class FrameReports:
             meta["payload_sha256"] = hashlib.sha256(d.payload).digest()
             self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
                                                             d.payload))
-        self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})
+        if subscribed(self, "frames"):
+            self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})
 
     def _report(self, meta):
         if not subscribed(self, "frames"):

@@ -73,8 +73,11 @@ class FrameSynchronizer:
                                 (rows[-1] - rows[0]) * spec.symbol_len / spec.sample_rate)
         self._sym_t = ((np.arange(spec.n_sym) + 1) * spec.symbol_len + spec.cp_len + spec.fft_len / 2) / spec.sample_rate
         self._pre = preamble_time(spec)[spec.cp_len:]  # body, fft_len samples
-        self._buf = np.zeros((n_rx, 0), np.complex64)
-        self._bad = np.zeros(0, bool)
+        # samples live in a growable store: a push copies its own samples only (concatenating
+        # the buffer copied all of it on every call)
+        self._store = np.zeros((n_rx, 1 << 14), np.complex64)
+        self._bad_store = np.zeros(1 << 14, bool)
+        self._lo = self._hi = 0
         self._base = 0  # absolute index of _buf[:, 0]
         self._pos = 0  # absolute index where the next search starts
         self._expect = False  # a frame just ended: search a short span first
@@ -97,12 +100,28 @@ class FrameSynchronizer:
         if bad.any():
             x = np.where(good, x, 0).astype(np.complex64)
             self.nonfinite_samples += int(bad.sum())
-        self._buf = np.concatenate([self._buf, x], axis=1)
-        self._bad = np.concatenate([self._bad, bad])
+        n = x.shape[1]
+        if self._hi + n > self._bad_store.size:
+            live = self._hi - self._lo
+            cap = max(self._bad_store.size, 2 * (live + n))
+            store, bad_store = np.empty((self.n_rx, cap), np.complex64), np.empty(cap, bool)
+            store[:, :live], bad_store[:live] = self._buf, self._bad
+            self._store, self._bad_store, self._lo, self._hi = store, bad_store, 0, live
+        self._store[:, self._hi:self._hi + n] = x
+        self._bad_store[self._hi:self._hi + n] = bad
+        self._hi += n
+
+    @property
+    def _buf(self) -> np.ndarray:
+        return self._store[:, self._lo:self._hi]
+
+    @property
+    def _bad(self) -> np.ndarray:
+        return self._bad_store[self._lo:self._hi]
 
     @property
     def buffered_end(self) -> int:
-        return self._base + self._buf.shape[1]
+        return self._base + self._hi - self._lo
 
     def pop_frames(self) -> list[SyncFrame]:
         """Frames complete in the buffer. Detection runs frame by frame (where the next frame
@@ -284,6 +303,5 @@ class FrameSynchronizer:
         keep_from = self._pos - 4 * self.spec.symbol_len
         drop = keep_from - self._base
         if drop > 0:
-            self._buf = self._buf[:, drop:]
-            self._bad = self._bad[drop:]
+            self._lo += drop
             self._base += drop
