@@ -54,19 +54,32 @@ def _fine_xcorr(buf, lo, W, q, C):
     """C[k, j] = sum over antennas of |sum_f buf[a, lo[k] + j + f] q[k, f]|^2 for j < W: the
     preamble-body correlation at every candidate start (q: the conjugate body with frame k's
     CFO folded in; a common phase does not change |.|^2). Indices past the buffer are clamped,
-    as the numpy form does."""
+    as the numpy form does. The window is copied to real arrays once and the sum runs over f
+    outside and j inside, so the inner loop has no reduction and vectorises."""
     n_rx, n = buf.shape
     K, F = q.shape
+    wr = np.empty(W + F)
+    wi = np.empty(W + F)
+    sr = np.empty(W)
+    si = np.empty(W)
     for k in range(K):
         for j in range(W):
-            c = 0.0
-            for a in range(n_rx):
-                s = 0j
-                for f in range(F):
-                    i = min(max(lo[k] + j + f, 0), n - 1)
-                    s += complex(buf[a, i]) * q[k, f]
-                c += s.real * s.real + s.imag * s.imag
-            C[k, j] = c
+            C[k, j] = 0.0
+        for a in range(n_rx):
+            for t in range(W + F - 1):
+                x = buf[a, min(max(lo[k] + t, 0), n - 1)]
+                wr[t] = x.real
+                wi[t] = x.imag
+            sr[:] = 0.0
+            si[:] = 0.0
+            for f in range(F):
+                qr, qi = q[k, f].real, q[k, f].imag
+                for j in range(W):
+                    xr, xi = wr[j + f], wi[j + f]
+                    sr[j] += xr * qr - xi * qi
+                    si[j] += xr * qi + xi * qr
+            for j in range(W):
+                C[k, j] += sr[j] * sr[j] + si[j] * si[j]
 
 
 def _cp_corr(buf, first, n_sym, sym_len, fft_len, h, cp, out):
