@@ -9,7 +9,7 @@ from gnuradio.gdm.cli.main import main
 def test_train_then_export_through_the_cli(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--kind", "estimator", "--out-dir", str(out), "--steps", "2", "--batch", "4",
-                 "--widths", "8,8,8", "--bank-n-ds", "3", "--bank-n-fd", "2", "--bank-top", "4",
+                 "--widths", "8,8,8", "--arch", "unet", "--bank-n-ds", "3", "--bank-n-fd", "2", "--bank-top", "4",
                  "--val-every", "2", "--val-frames", "4", "--ckpt-every", "2", "--progress", "false"]) == 0
     ck = capsys.readouterr().out.strip().splitlines()[-1]
     onnx_path = tmp_path / "m" / "est.onnx"

@@ -10,7 +10,7 @@ from .train import TrainConfig
 
 
 def tiny_config(out_dir) -> TrainConfig:
-    return TrainConfig(out_dir=str(out_dir), steps=4, batch=8, widths=(8, 8, 8), bank_n_ds=4,
+    return TrainConfig(out_dir=str(out_dir), steps=4, batch=8, widths=(8,), emb=16, bank_n_ds=4,
                        bank_n_fd=3, bank_top=4, val_every=4, val_frames=8, ckpt_every=2,
                        progress=False, resume=True)
 
