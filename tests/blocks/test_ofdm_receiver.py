@@ -155,3 +155,40 @@ def test_per_frame_messages_make_no_per_frame_symbols():
     sha = pmt.to_python(pmt.car(pdu_msgs[0]))["payload_sha256"]
     import hashlib
     assert bytes(sha) == hashlib.sha256(random_payload(0, N_BYTES)).digest()
+
+
+def test_workers_publish_in_frame_order_even_when_a_later_batch_finishes_first(monkeypatch):
+    # Two workers, batches of 4 frames; the first batch of every pair is made slow, so the next
+    # one is received first: messages must still leave in frame order, none lost.
+    import threading
+    import time
+
+    from gnuradio.gdm.blocks import ofdm_receiver as mod
+
+    real, calls, lock = mod.receive, [], threading.Lock()
+
+    def slow_first(frames, *a, **k):
+        with lock:
+            calls.append(len(calls))
+            first = len(calls) % 2 == 1
+        if first:
+            time.sleep(0.05)
+        return real(frames, *a, **k)
+
+    monkeypatch.setattr(mod, "receive", slow_first)
+    n = 24
+    tb, rx, pdus, frames = _run(_stream(n), method="ls_interp", batch_frames=4, workers=2)
+    tb.run()
+    assert rx.workers == 2 and len(calls) >= 4
+    idx = [pmt.to_python(m)["index"] for m in _messages(frames)]
+    assert idx == list(range(n))
+    assert _payloads(pdus) == {i: random_payload(i, N_BYTES) for i in range(n)}
+
+
+def test_auto_workers_follow_the_estimator():
+    for method, want in (("ls_interp", 1), ("diffusion", 2)):
+        tb, rx, _, _ = _run(_stream(2), method=method)
+        tb.run()
+        assert rx.workers == want, method
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        gdm.ofdm_receiver("nr72", 2, 1, workers=-1)

@@ -51,7 +51,8 @@ class EstimatorMethods(MethodCores):
     def _estimate(self, est, Y, nv):
         """(H, per-frame fallback label: '' when the method's own estimate was used)."""
         H, labels = estimate_or_fallback(est, Y, nv, lambda: self._core("ls_interp"), self._who)
-        self.fallback_frames += int(np.count_nonzero(labels != ""))
+        with self._lock:  # ofdm_receiver estimates on several workers at once
+            self.fallback_frames += int(np.count_nonzero(labels != ""))
         return H, labels
 
 

@@ -10,7 +10,7 @@ make it ~15x cheaper and leave the numbers where they were (tests/estimation/tes
 - the mixture's sums are grouped by time hypothesis: a component adds its [pilot rows x carriers]
   product to its time hypothesis's accumulators, and the interpolation over the 14 symbols runs
   once per time hypothesis at the end instead of once per component;
-- the posterior's hypotheses are sorted only among those with more than 1e-12 of the mass.
+- the posterior's hypotheses are sorted only among those that can be selected (weight >= tail / count).
 
 Inner loops are real arithmetic over contiguous carriers, without reductions, so LLVM
 vectorises them (numba's fastmath made this kernel 3x slower here, so it is off).
@@ -55,6 +55,8 @@ def _mixture(Zs, etot, nv, logdet, prior, lt, lf_k, lam_drop, n_drop, off, lt_ex
     used = np.empty(T, np.bool_)
     lp = np.empty(TF)
     sec = np.empty((S, K))
+    m_re = np.empty((S, K))
+    m_im = np.empty((S, K))
     for n in range(N):
         v = nv[n]
         for i in range(nr):
@@ -91,9 +93,10 @@ def _mixture(Zs, etot, nv, logdet, prior, lt, lf_k, lam_drop, n_drop, off, lt_ex
             tot += w[n, h]
         for h in range(TF):
             w[n, h] /= tot
-        # sorting only the hypotheses that can matter (all but < 1e-12 each of the mass): the
-        # order and the count are those of a full sort
-        cand = np.flatnonzero(w[n] > 1e-12)
+        # sorting only the hypotheses that can be selected: those below tail / TF hold less
+        # than ``tail`` together, so the cumulative sum reaches 1 - tail among the others and
+        # the selection (and its order) is that of a full sort
+        cand = np.flatnonzero(w[n] >= tail / TF)
         order = cand[np.argsort(-w[n][cand])]
         need = 1
         c = 0.0
@@ -120,55 +123,68 @@ def _mixture(Zs, etot, nv, logdet, prior, lt, lf_k, lam_drop, n_drop, off, lt_ex
             used[t] = True
             Rr[:] = 0.0
             Ri[:] = 0.0
+            # 1-D row views: contiguous, simply indexed inner loops that LLVM vectorises
             for i in range(nr):
                 li = lt[t, i]
+                rr, ri, va = Rr[i], Ri[i], V_acc[t, i]
                 for a in range(off[f], off[f + 1]):
                     g = 1.0 / (li * lf_k[a] + v)
                     zr, zi = Zs[n, i, a].real * g, Zs[n, i, a].imag * g
                     gw = g * wm
+                    ar, ai, a2 = AfT_re[a], AfT_im[a], Af2T[a]
                     for k in range(K):
-                        Rr[i, k] += zr * AfT_re[a, k] - zi * AfT_im[a, k]
-                        Ri[i, k] += zr * AfT_im[a, k] + zi * AfT_re[a, k]
-                        V_acc[t, i, k] += gw * Af2T[a, k]
+                        rr[k] += zr * ar[k] - zi * ai[k]
+                        ri[k] += zr * ai[k] + zi * ar[k]
+                        va[k] += gw * a2[k]
+            da, df = D_acc[t], dRf[f]
             for k in range(K):
-                D_acc[t, k] += wm * dRf[f, k]
+                da[k] += wm * df[k]
             for i in range(nr):
+                rr, ri, rra, ria = Rr[i], Ri[i], Rr_acc[t, i], Ri_acc[t, i]
                 for k in range(K):
-                    Rr_acc[t, i, k] += wm * Rr[i, k]
-                    Ri_acc[t, i, k] += wm * Ri[i, k]
+                    rra[k] += wm * rr[k]
+                    ria[k] += wm * ri[k]
                 for i2 in range(i, nr):
-                    for k in range(K):
-                        P_acc[t, i, i2, k] += wm * (Rr[i, k] * Rr[i2, k] + Ri[i, k] * Ri[i2, k])
-                        if i2 > i:
-                            P_acc[t, i2, i, k] += wm * (Ri[i, k] * Rr[i2, k] - Rr[i, k] * Ri[i2, k])
-        for s_ in range(S):
-            for k in range(K):
-                mean[n, s_, k] = 0
-                sec[s_, k] = 0.0
+                    rr2, ri2, pr_, pi_ = Rr[i2], Ri[i2], P_acc[t, i, i2], P_acc[t, i2, i]
+                    if i2 > i:
+                        for k in range(K):
+                            pr_[k] += wm * (rr[k] * rr2[k] + ri[k] * ri2[k])
+                            pi_[k] += wm * (ri[k] * rr2[k] - rr[k] * ri2[k])
+                    else:
+                        for k in range(K):
+                            pr_[k] += wm * (rr[k] * rr[k] + ri[k] * ri[k])
+        m_re[:] = 0.0
+        m_im[:] = 0.0
+        sec[:] = 0.0
         for t in range(T):
             if not used[t]:
                 continue
             for s_ in range(S):
+                mr, mi, sc = m_re[s_], m_im[s_], sec[s_]
                 for i in range(nr):
                     ar, ai = At[t, s_, i].real, At[t, s_, i].imag
                     a2 = At2[t, s_, i]
+                    rra, ria, pii, va = Rr_acc[t, i], Ri_acc[t, i], P_acc[t, i, i], V_acc[t, i]
                     for k in range(K):
-                        mean[n, s_, k] += complex(ar * Rr_acc[t, i, k] - ai * Ri_acc[t, i, k],
-                                                  ar * Ri_acc[t, i, k] + ai * Rr_acc[t, i, k])
-                        sec[s_, k] += a2 * (P_acc[t, i, i, k] - V_acc[t, i, k])
+                        mr[k] += ar * rra[k] - ai * ria[k]
+                        mi[k] += ar * ria[k] + ai * rra[k]
+                        sc[k] += a2 * (pii[k] - va[k])
                     for i2 in range(i + 1, nr):
                         # 2 Re(A_i conj(A_i2) P_i,i2)
                         cr = ar * At[t, s_, i2].real + ai * At[t, s_, i2].imag
                         ci = ai * At[t, s_, i2].real - ar * At[t, s_, i2].imag
+                        pr_, pi_ = P_acc[t, i, i2], P_acc[t, i2, i]
                         for k in range(K):
-                            sec[s_, k] += 2.0 * (cr * P_acc[t, i, i2, k] - ci * P_acc[t, i2, i, k])
+                            sc[k] += 2.0 * (cr * pr_[k] - ci * pi_[k])
                 d = dRt[t, s_]
+                da = D_acc[t]
                 for k in range(K):
-                    sec[s_, k] += d * D_acc[t, k]
+                    sc[k] += d * da[k]
         for s_ in range(S):
             for k in range(K):
-                m = mean[n, s_, k]
-                var[n, s_, k] = max(sec[s_, k] - (m.real * m.real + m.imag * m.imag), 1e-12)
+                mr, mi = m_re[s_, k], m_im[s_, k]
+                mean[n, s_, k] = complex(mr, mi)
+                var[n, s_, k] = max(sec[s_, k] - (mr * mr + mi * mi), 1e-12)
         # Dopplers beyond the bank under the most likely frequency hypothesis (see _doppler_lr);
         # the dropped modes' log terms to first order in lambda / nv, like their quadratic terms
         if Te == 0:

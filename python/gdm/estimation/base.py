@@ -3,9 +3,12 @@
 ``est.estimate(Y, noise_var)``: Y complex [B, n_rx, n_sym, n_occ] (the whole received grid),
 noise_var per frame [B] or scalar (None: estimated from the pilots) -> H_hat complex64
 [B, n_rx, n_tx, n_sym, n_occ]. ``est.last_info`` holds per-call details (method, noise_var used,
-fallbacks). Estimators are batched over frames and receive antennas.
+fallbacks) of the calling thread's last call, so two threads may estimate on one estimator at
+once (the one-block receiver's workers do). Estimators are batched over frames and receive antennas.
 """
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -55,7 +58,16 @@ class Estimator:
         if n_rx < 1:
             raise ValueError(f"n_rx must be >= 1, got {n_rx}")
         self.spec, self.n_rx, self.n_tx = spec, n_rx, spec.n_tx
-        self.last_info: dict = {}
+        self._info = threading.local()
+
+    @property
+    def last_info(self) -> dict:
+        """Details of this thread's last ``estimate`` call ({} before the first)."""
+        return getattr(self._info, "d", {})
+
+    @last_info.setter
+    def last_info(self, info: dict) -> None:
+        self._info.d = info
 
     def check_input(self, Y) -> np.ndarray:
         Y = np.asarray(Y)
