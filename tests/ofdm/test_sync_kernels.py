@@ -54,3 +54,27 @@ def test_compiled_acquisition_equals_numpy(backoff):
         assert abs(a.cfo_hz - b.cfo_hz) < 1e-3 and abs(a.noise_var / b.noise_var - 1) < 1e-6
         err = np.sum(np.abs(a.grid - b.grid) ** 2) / np.sum(np.abs(b.grid) ** 2)
         assert err < 1e-10, err
+
+
+def test_compiled_input_check_equals_numpy():
+    # NaN, Inf and magnitudes whose squares overflow float32 are zeroed and flagged per sample
+    # column (any antenna), the same with the kernel, the numpy form, arrays or a list of rows
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((2, 500)) + 1j * rng.standard_normal((2, 500))).astype(np.complex64)
+    x[0, 10], x[1, 20], x[0, 30], x[1, 40] = np.nan, np.inf, 3e19, complex(1, np.nan)
+    out = []
+    for compiled, rows in ((True, list(x)), (False, list(x)), (True, x), (False, x)):
+        s = FrameSynchronizer(SPEC, 2)
+        if not compiled:
+            s._kernel = None
+        s.push(rows[:, :200] if not isinstance(rows, list) else [r[:200] for r in rows])
+        s.push(rows[:, 200:] if not isinstance(rows, list) else [r[200:] for r in rows])
+        out.append((s._buf.copy(), s._bad.copy(), s.nonfinite_samples))
+    for buf, bad, count in out:
+        np.testing.assert_array_equal(buf, out[0][0])
+        np.testing.assert_array_equal(bad, out[0][1])
+        assert count == 4 and set(np.flatnonzero(bad)) == {10, 20, 30, 40}
+    b = out[0][0]
+    assert b[0, 10] == b[1, 20] == b[0, 30] == b[1, 40] == 0 and b[1, 10] == x[1, 10]  # the bad samples only
+    with pytest.raises(ValueError, match="sample arrays of one length"):
+        FrameSynchronizer(SPEC, 2).push([x[0], x[1, :10]])

@@ -78,7 +78,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
 
     def work(self, input_items, output_items):
         n = min(len(x) for x in input_items)
-        self.sync.push(np.stack([np.asarray(x[:n]) for x in input_items]))
+        self.sync.push([x[:n] for x in input_items])
         self._pending += n
         # Batch while input keeps coming (a file, or a receiver falling behind). A call that had
         # to wait for its input means the block keeps up with its source: decode what is there

@@ -43,7 +43,7 @@ class ofdm_sync_demod(gr.basic_block):
         room = len(output_items[0]) // S
         n_in = min(len(x) for x in input_items)
         if n_in and len(self._out) < 2 * BATCH_FRAMES:
-            self.sync.push(np.stack([np.asarray(x[:n_in]) for x in input_items]))
+            self.sync.push([x[:n_in] for x in input_items])
             self.consume_each(n_in)
             self._pending += n_in
         if self._pending >= self._batch or (self._pending and not n_in):

@@ -89,27 +89,44 @@ class FrameSynchronizer:
         self._backoff_fix = np.exp(2j * np.pi * k * self.backoff / spec.fft_len).astype(np.complex64)
 
     # ---- stream interface --------------------------------------------------------------
-    def push(self, x: np.ndarray) -> None:
-        x = np.asarray(x, np.complex64)
-        if x.ndim != 2 or x.shape[0] != self.n_rx:
-            raise ValueError(f"expected samples [n_rx={self.n_rx}, N], got shape {x.shape}")
+    def push(self, x) -> None:
+        """x: samples [n_rx, N], or a list of n_rx sample arrays of one length (a block's
+        input buffers, copied once, straight into the store)."""
+        rows = list(x) if isinstance(x, (list, tuple)) else None
+        if rows is None:
+            x = np.asarray(x, np.complex64)
+            if x.ndim != 2 or x.shape[0] != self.n_rx:
+                raise ValueError(f"expected samples [n_rx={self.n_rx}, N], got shape {x.shape}")
+            rows = list(x)
+        elif len(rows) != self.n_rx or len({len(r) for r in rows}) != 1:
+            raise ValueError(f"expected {self.n_rx} sample arrays of one length, got lengths "
+                             f"{[len(r) for r in rows]}")
+        n = len(rows[0])
+        self._reserve(n)
         # NaN/Inf, and magnitudes whose squares overflow float32 (no ADC produces them), are
         # invalid: zeroed, counted, and the frames they touch are flagged.
-        good = np.isfinite(x) & (np.abs(x) < _MAX_ABS)
-        bad = ~good.all(axis=0)
+        bad = self._bad_store[self._hi:self._hi + n]
+        bad[:] = False
+        if self._kernel is not None:
+            for a, r in enumerate(rows):
+                sync_kernels.store_checked(np.asarray(r, np.complex64), self._store[a, self._hi:self._hi + n],
+                                           bad, _MAX_ABS)
+        else:
+            x = np.asarray(rows, np.complex64)
+            good = np.isfinite(x) & (np.abs(x) < _MAX_ABS)
+            bad |= ~good.all(axis=0)
+            self._store[:, self._hi:self._hi + n] = np.where(good, x, 0)
         if bad.any():
-            x = np.where(good, x, 0).astype(np.complex64)
             self.nonfinite_samples += int(bad.sum())
-        n = x.shape[1]
+        self._hi += n
+
+    def _reserve(self, n: int) -> None:
         if self._hi + n > self._bad_store.size:
             live = self._hi - self._lo
             cap = max(self._bad_store.size, 2 * (live + n))
             store, bad_store = np.empty((self.n_rx, cap), np.complex64), np.empty(cap, bool)
             store[:, :live], bad_store[:live] = self._buf, self._bad
             self._store, self._bad_store, self._lo, self._hi = store, bad_store, 0, live
-        self._store[:, self._hi:self._hi + n] = x
-        self._bad_store[self._hi:self._hi + n] = bad
-        self._hi += n
 
     @property
     def _buf(self) -> np.ndarray:

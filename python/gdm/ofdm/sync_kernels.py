@@ -125,3 +125,21 @@ if njit is not None:
     bodies = njit(cache=True, nogil=True)(_bodies)
 else:  # pragma: no cover
     fine_xcorr = cp_corr = bodies = None
+
+
+def _store_checked(src, dst, bad, max_abs):
+    """dst[i] = src[i], or 0 where src[i] is not finite or |src[i]| >= max_abs (then bad[i] =
+    True; bad is OR-ed over antennas): the synchronizer's input check and copy in one pass."""
+    lim = max_abs * max_abs
+    for i in range(src.size):
+        v = src[i]
+        re, im = v.real, v.imag
+        m = re * re + im * im
+        if m == m and m < lim:  # false for NaN; |v|^2 overflows to inf before |v| does
+            dst[i] = v
+        else:
+            dst[i] = 0
+            bad[i] = True
+
+
+store_checked = njit(cache=True, nogil=True)(_store_checked) if njit is not None else None
