@@ -37,6 +37,14 @@ def test_compiled_acquisition_equals_numpy(backoff):
     ch = StreamChannel(1, 2, SPEC.sample_rate, "TDL-C", 300e-9, 50, 15, cfo_hz=-3100, seed=7)
     y = ch.process(np.concatenate([np.zeros((1, 555)), x, np.zeros((1, 3000))], 1)).astype(np.complex64)
 
+    # a noise stretch with short bursts that cross the coarse threshold but hold no plateau
+    rng = np.random.default_rng(9)
+    burst = (0.3 * (rng.standard_normal((2, 6000)) + 1j * rng.standard_normal((2, 6000)))).astype(np.complex64)
+    for b in range(500, 6000, 900):
+        burst[:, b:b + 40] = burst[:, b - 64:b - 24]  # a 40-sample echo: metric spikes, no plateau
+    y = np.concatenate([burst, y], 1)
+    rejected = []
+
     def run(compiled):
         s = FrameSynchronizer(SPEC, 2, backoff=backoff)
         if not compiled:
@@ -45,10 +53,11 @@ def test_compiled_acquisition_equals_numpy(backoff):
         for i in range(0, y.shape[1], 4000):
             s.push(y[:, i:i + 4000])
             out += s.pop_frames()
+        rejected.append(s.detections_rejected)
         return out
 
     ref, out = run(False), run(True)
-    assert len(out) == len(ref) == 12
+    assert len(out) == len(ref) == 12 and rejected[0] == rejected[1] > 0
     for a, b in zip(out, ref):
         assert a.sample_offset == b.sample_offset
         assert abs(a.cfo_hz - b.cfo_hz) < 1e-3 and abs(a.noise_var / b.noise_var - 1) < 1e-6

@@ -166,6 +166,17 @@ class FrameSynchronizer:
         """Coarse detections [(d0, m, P at the plateau maximum)] from the current position on,
         assuming each is a frame; stops where a frame is not yet complete."""
         spec, L = self.spec, self.L
+        if self._kernel is not None:  # the loop below, compiled (sync_kernels.coarse_pass)
+            cap = (self._hi - self._lo) // spec.frame_len + 2
+            d0s, ms, Ps = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.complex128)
+            k, pos, expect, rej = sync_kernels.coarse_pass(
+                self._buf, self._pos - self._base, self._expect, L, spec.symbol_len, spec.frame_len,
+                spec.cp_len, self.chunk, self.threshold, d0s, ms, Ps)
+            self.detections_rejected += rej
+            cands = [(int(d0s[i]) + self._base, int(ms[i]), complex(Ps[i])) for i in range(k)]
+            if not cands:
+                self._pos, self._expect = pos + self._base, bool(expect)
+            return cands
         cands = []
         pos, expect = self._pos, self._expect
         while True:

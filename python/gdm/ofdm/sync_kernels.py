@@ -143,3 +143,60 @@ def _store_checked(src, dst, bad, max_abs):
 
 
 store_checked = njit(cache=True, nogil=True)(_store_checked) if njit is not None else None
+
+
+def _coarse_pass(buf, rel_pos, expect, L, sym_len, frame_len, cp_len, chunk, threshold,
+                 d0s, ms, Ps):
+    """FrameSynchronizer._coarse_pass over the buffer in one call (positions relative to the
+    buffer start): -> (detections written to d0s/ms/Ps, next position, expect, rejected)."""
+    end = buf.shape[1]
+    Mw = np.empty(max(chunk, 2 * sym_len, sym_len))
+    Pw = np.empty(max(chunk, 2 * sym_len, sym_len), np.complex128)
+    k = 0
+    rejected = 0
+    pos = rel_pos
+    q = cp_len // 4
+    while True:
+        n = min(end - pos - 2 * L - sym_len, 2 * sym_len if expect else chunk)
+        expect = False
+        if n <= 0:
+            break
+        _sc_metric_c(buf, pos, n, L, Mw, Pw)
+        j = -1
+        for i in range(n):
+            if Mw[i] > threshold:
+                j = i
+                break
+        if j < 0:
+            pos += n
+            continue
+        d0 = pos + j
+        _sc_metric_c(buf, d0, sym_len, L, Mw, Pw)
+        m = 0
+        for i in range(1, sym_len):
+            if Mw[i] > Mw[m]:
+                m = i
+        lo, hi = max(0, m - q), min(sym_len, m + q + 1)
+        s = 0.0
+        for i in range(lo, hi):
+            s += Mw[i]
+        if s / (hi - lo) < threshold:
+            rejected += 1
+            pos = d0 + sym_len
+            continue
+        if d0 + m + frame_len > end:
+            pos = d0
+            break
+        if k == d0s.size:
+            break  # the caller's arrays hold every frame the buffer can; not reached
+        d0s[k], ms[k], Ps[k] = d0, m, Pw[m]
+        k += 1
+        pos, expect = d0 + m + frame_len - 2 * cp_len - L // 4, True
+    return k, pos, expect, rejected
+
+
+if njit is not None:
+    _sc_metric_c = sc_metric
+    coarse_pass = njit(cache=True, nogil=True)(_coarse_pass)
+else:  # pragma: no cover
+    coarse_pass = None
