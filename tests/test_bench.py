@@ -14,6 +14,10 @@ def test_bench_times_both_receivers_beside_stock(capsys):
     for r in rows[1:]:
         assert r["frames_ok"] == r["frames"] == 12, r  # nothing lost at the end of the stream
         assert r["ratio_to_stock"] > 0 and r["cpu_ms_per_frame"] > 0 and r["peak_rss_mb"] > 0
+        assert "payload_bytes_at_sink" in r
+    # the chain's payloads reach the C++ byte sink (the one-block receiver's last batches are
+    # published after its thread ended, when that sink has ended too: counted by frames_ok)
+    assert rows[1]["payload_bytes_at_sink"] > 0
     assert rows[0]["cpu_ms_per_frame"] > 0
     assert "latency_ms_p50" in rows[1] and "one-block" in cap.err
 

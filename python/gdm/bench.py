@@ -41,12 +41,13 @@ WARMUP_FRAMES = 48
 
 def receiver_throughput(cfg, frames: int = 400, receiver: str = "blocks") -> dict:
     """``receiver``: 'blocks' = ofdm_sync_demod -> channel_estimator -> mimo_equalizer ->
-    frame_decoder, 'one_block' = ofdm_receiver; both end at a PDU counter, as the stock
-    reference ends at its byte sink (no link scoring in the timed graph)."""
+    frame_decoder, 'one_block' = ofdm_receiver; both end, as the stock reference does, in a
+    C++ byte sink (PDUs -> pdu_to_tagged_stream -> vector_sink_b; no link scoring in the timed
+    graph). ``frames_ok`` is the receiver's CRC count."""
     from gnuradio import blocks, gr
 
     from .blocks.ofdm_receiver import ofdm_receiver
-    from .blocks.sim_link import _Link, _PduCount
+    from .blocks.sim_link import _Link, pdu_byte_sink
 
     if receiver not in RECEIVERS:
         raise ValueError(f"bench: receiver must be one of {', '.join(RECEIVERS)}, got {receiver!r}")
@@ -58,14 +59,13 @@ def receiver_throughput(cfg, frames: int = 400, receiver: str = "blocks") -> dic
             self.p = cfg
             self.srcs = [blocks.vector_source_c(y[r].tolist(), False) for r in range(cfg.n_rx)]
             if receiver == "blocks":
-                self._receiver(cfg, [(s, 0) for s in self.srcs], keep_payloads=False, score=False)
+                self._receiver(cfg, [(s, 0) for s in self.srcs], keep_payloads=False, score=False, byte_sink=True)
                 return
             self.dec = ofdm_receiver(cfg.preset, cfg.n_rx, cfg.n_tx, cfg.modulation, cfg.fec or "", cfg.estimator,
                                      cfg.equalizer, options={cfg.estimator: dict(cfg.estimator_options or {})})
-            self.pdus = _PduCount()
             for r, s in enumerate(self.srcs):
                 self.connect(s, (self.dec, r))
-            self.msg_connect((self.dec, "pdus"), (self.pdus, "in"))
+            self.byte_sink = pdu_byte_sink(self, (self.dec, "pdus"))
 
     tb = Rx()
     c0 = time.process_time()
@@ -76,6 +76,7 @@ def receiver_throughput(cfg, frames: int = 400, receiver: str = "blocks") -> dic
     ok = tb.dec.stats()["ok"]
     return {"samples_per_s": y.shape[1] / wall, "frames_per_s": frames / wall, "wall_s": wall,
             "cpu_ms_per_frame": 1e3 * cpu / frames, "frames_ok": ok, "frames": frames, "receiver": receiver,
+            "payload_bytes_at_sink": len(tb.byte_sink[1].data()),
             "realtime_factor": y.shape[1] / wall / cfg.spec().sample_rate}
 
 
