@@ -82,8 +82,12 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         self._pending += n
         # Batch while input keeps coming (a file, or a receiver falling behind). A call that had
         # to wait for its input means the block keeps up with its source: decode what is there
-        # now, for low latency on a live radio.
-        waited = time.monotonic() - self._returned > IDLE_S
+        # now, for low latency on a live radio. Not while a worker is still busy: then the wait
+        # was for the GIL (a worker in Python code holds it up to the 5 ms switch interval), the
+        # block is behind, and decoding here would stall the pipeline (measured: 1x2 diffusion
+        # fell back to decoding 3-frame batches in this thread, no overlap left).
+        self._inflight_trim()
+        waited = time.monotonic() - self._returned > IDLE_S and not self._inflight
         if self._pending >= self._batch or waited:
             self._pending = 0
             frames = self.sync.pop_frames()
@@ -103,6 +107,11 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
                 self._last_published = done
         self._returned = time.monotonic()
         return n
+
+    def _inflight_trim(self) -> None:
+        """Forget finished batches at the head (their exceptions are raised here)."""
+        while self._inflight and self._inflight[0].done():
+            self._inflight.popleft().result()
 
     def start(self):
         # auto: a second worker pays where the estimator dominates (measured, 1x2 diffusion: wall
