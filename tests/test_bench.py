@@ -6,7 +6,7 @@ from gnuradio.gdm.cli.main import main
 
 
 def test_bench_times_both_receivers_beside_stock(capsys):
-    assert main(["bench", "--antennas", "1x2", "--estimators", "ls", "--frames", "12", "--json"]) == 0
+    assert main(["bench", "--antennas", "1x2", "--estimators", "ls", "--frames", "12", "--repeat", "2", "--json"]) == 0
     cap = capsys.readouterr()
     rows = [json.loads(line) for line in cap.out.splitlines()]
     assert [r["config"] for r in rows] == ["stock digital.ofdm_rx (wifi-like 64/16, BPSK)", "gr-gdm nr72 1x2 ls",
@@ -19,6 +19,7 @@ def test_bench_times_both_receivers_beside_stock(capsys):
     # published after its thread ended, when that sink has ended too: counted by frames_ok)
     assert rows[1]["payload_bytes_at_sink"] > 0
     assert rows[0]["cpu_ms_per_frame"] > 0
+    assert all(len(r["runs_samples_per_s"]) == 2 for r in rows)  # --repeat: every run listed
     assert "latency_ms_p50" in rows[1] and "one-block" in cap.err
 
 

@@ -282,8 +282,10 @@ def bench(args) -> None:
     bad = [r for r in receivers if r not in RECEIVERS]
     if bad:
         raise ValueError(f"unknown receivers {bad}; valid: {', '.join(RECEIVERS)}")
+    if args.repeat < 1:
+        raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
     rows = run_bench(est_names, ants, args.frames, snr, args.device, progress=log, preset=args.preset,
-                     receivers=receivers)
+                     receivers=receivers, repeat=args.repeat)
     if args.json:
         for r in rows:
             print(json.dumps(r))

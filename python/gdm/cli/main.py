@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receivers", default="blocks,one_block",
                    help="receive flowgraphs to time: blocks (the separate blocks), one_block (ofdm_receiver)")
     p.add_argument("--frames", type=int, default=400)
+    p.add_argument("--repeat", type=int, default=3, help="timed runs per receiver (stock too); the median is "
+                   "reported, all in runs_samples_per_s")
     p.add_argument("--snr", type=float, default=None, help="dB; default 25, --xlmimo 10")
     p.add_argument("--xlmimo", action="store_true", help="XL-MIMO case study instead: run time per channel "
                    "estimate per method (N = 256, N_RF = 16, K = 8)")
