@@ -126,7 +126,9 @@ def equalized_streams(input_items, n_tx: int, spec, n: int) -> tuple[np.ndarray,
 
 
 def pdu(meta: dict, data: bytes | np.ndarray):
-    return pmt.cons(to_pmt(meta), to_pmt(np.frombuffer(bytes(data), np.uint8) if isinstance(data, (bytes, bytearray)) else data))
+    if isinstance(data, (bytes, bytearray)):  # list(bytes) is ~2x faster than via numpy's tolist
+        return pmt.cons(to_pmt(meta), pmt.init_u8vector(len(data), list(data)))
+    return pmt.cons(to_pmt(meta), to_pmt(data))
 
 
 def drain_messages(block, handlers, quiet: float = 0.3, timeout: float = 5.0) -> None:
