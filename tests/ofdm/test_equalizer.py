@@ -40,3 +40,23 @@ def test_bad_requests_are_explained():
         equalize(Y, H, nv, "ml")
     with pytest.raises(ValueError, match="n_rx >= n_tx"):
         equalize(Y[:, :1], H[:, :1], nv, "zf")
+
+
+@pytest.mark.parametrize("method", ["zf", "lmmse"])
+@pytest.mark.parametrize("n_rx", [2, 4])
+def test_two_stream_closed_form_equals_the_matrix_form(method, n_rx):
+    from gnuradio.gdm.ofdm.equalizer import _matrices
+
+    rng = np.random.default_rng(n_rx)
+    shape = (3, n_rx, 2, 14, 72)
+    H = ((rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)).astype(np.complex64)
+    H[0, :, 1] = H[0, :, 0] * 0.99  # nearly collinear streams: badly conditioned
+    Y = (rng.standard_normal((3, n_rx, 14, 72)) + 1j * rng.standard_normal((3, n_rx, 14, 72))).astype(np.complex64)
+    nv = np.array([0.01, 0.1, 1.0], np.float32)
+    x, v = equalize(Y, H, nv, method)
+    nvb = nv[:, None, None, None]
+    xr, vr = _matrices(Y, H, nvb, method)
+    good = (slice(1, 3),)  # the well-conditioned frames: float32 agreement
+    np.testing.assert_allclose(x[good], xr[good], rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(v[good], vr[good], rtol=2e-3, atol=1e-6)
+    assert np.isfinite(x).all() and np.isfinite(v).all() and (v > 0).all()
