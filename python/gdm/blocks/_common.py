@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 
@@ -126,9 +127,53 @@ def equalized_streams(input_items, n_tx: int, spec, n: int) -> tuple[np.ndarray,
 
 
 def pdu(meta: dict, data: bytes | np.ndarray):
-    if isinstance(data, (bytes, bytearray)):  # list(bytes) is ~2x faster than via numpy's tolist
+    """(metadata dict, payload u8vector) as a PMT pair. A receiver publishes one per frame:
+    built as GNU Radio's serialized PMT bytes and deserialized in one call (~15 us) rather than
+    by ~25 Python-to-PMT calls (~70 us, all holding the GIL), where every value has a plain type."""
+    if isinstance(data, (bytes, bytearray)):
+        wire = _serialized_pdu(meta, bytes(data))
+        if wire is not None:
+            return pmt.deserialize_str(wire)
         return pmt.cons(to_pmt(meta), pmt.init_u8vector(len(data), list(data)))
     return pmt.cons(to_pmt(meta), to_pmt(data))
+
+
+_I32 = struct.Struct(">i")
+_I64 = struct.Struct(">q")
+_F64 = struct.Struct(">d")
+_U32 = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+
+
+def _serialized(v) -> bytes | None:
+    """A Python value in GNU Radio's PMT serialization (pmt_serial_tags.h), None if unhandled."""
+    t = type(v)
+    if t is bool:
+        return b"\x00" if v else b"\x01"
+    if t is int:
+        return b"\x03" + _I32.pack(v) if -2 ** 31 <= v < 2 ** 31 else (b"\x0d" + _I64.pack(v) if -2 ** 63 <= v < 2 ** 63 else None)
+    if t is float:
+        return b"\x04" + _F64.pack(v)
+    if t is str:
+        b = v.encode()
+        return b"\x02" + _U16.pack(len(b)) + b if len(b) < 2 ** 16 else None
+    if t is bytes:
+        return b"\x0a\x00" + _U32.pack(len(v)) + b"\x01\x00" + v  # u8vector
+    return None
+
+
+def _serialized_pdu(meta: dict, payload: bytes) -> bytes | None:
+    parts = [b"\x07"]  # pair (dict, u8vector)
+    for k, v in reversed(meta.items()):  # the order dict_add leaves: the last added first
+        if v is None:
+            continue
+        val = _serialized(v)
+        if val is None or type(k) is not str:
+            return None
+        kb = k.encode()
+        parts += [b"\x09\x07\x02", _U16.pack(len(kb)), kb, val]
+    parts += [b"\x06", _serialized(payload)]
+    return b"".join(parts)
 
 
 def drain_messages(block, handlers, quiet: float = 0.3, timeout: float = 5.0) -> None:
