@@ -77,11 +77,13 @@ class _Linear(Estimator):
 
     def _estimate_tx(self, Y, noise_var, tx):
         UH, A, lam = self._ops[tx]
+        B, R = Y.shape[:2]
         ls = pilot_ls(Y, self.spec, tx)  # [B, rx, P]
-        z = ls @ UH.T  # U^H ls
+        # 2-D products over the whole batch: one matrix product each, not one per link
+        z = (ls.reshape(B * R, -1) @ UH.T).reshape(B, R, -1)  # U^H ls
         z = z / (lam[None, None, :] + noise_var[:, None, None]).astype(np.float32)
-        H = z @ A.T
-        return H.reshape(*Y.shape[:2], self.spec.n_sym, self.spec.n_occ)
+        H = z.reshape(B * R, -1) @ A.T
+        return H.reshape(B, R, self.spec.n_sym, self.spec.n_occ)
 
 
 @register("lmmse")
