@@ -24,8 +24,13 @@ def test_every_item_comes_back_in_order(n):
 
 def test_buckets():
     assert [bucket_size(n) for n in (1, 2, 3, 5, 64, 100)] == [1, 2, 4, 8, 64, 64]
-    out = run_bucketed(lambda x: x + 1, {"x": np.zeros((70, 3))})
-    assert out.shape == (70, 3) and np.all(out == 1)
+    seen = []
+    out = run_bucketed(lambda x: seen.append(len(x)) or x + 1, {"x": np.arange(70.0)[:, None].repeat(3, 1)})
+    assert out.shape == (70, 3) and np.all(out == np.arange(70.0)[:, None] + 1)
+    assert seen == [64, 8]  # the rest in the smallest bucket that holds it, not padded to 64
+    seen.clear()
+    run_bucketed(lambda x: seen.append(len(x)) or x, {"x": np.zeros((128, 1))})
+    assert seen == [64, 64]
 
 
 def test_mismatched_lengths_are_refused():

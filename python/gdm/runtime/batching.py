@@ -49,7 +49,16 @@ def bucket_size(n: int, buckets=(1, 2, 4, 8, 16, 32, 64)) -> int:
 
 def run_bucketed(fn: Callable[..., np.ndarray], arrays: dict[str, np.ndarray],
                  buckets=(1, 2, 4, 8, 16, 32, 64)) -> np.ndarray:
-    """Like run_batched with the batch size picked from a few fixed ``buckets``: a single frame
-    is not padded to 64, yet the session only ever sees len(buckets) shapes."""
+    """Like run_batched with the batch sizes picked from a few fixed ``buckets``: full batches of
+    the largest bucket, then the rest in the smallest bucket that holds it (70 items: 64 + 8,
+    not 64 + 64 of which 58 are padding); a single frame is not padded to 64, yet the session
+    only ever sees len(buckets) shapes."""
+    buckets = tuple(buckets)
     n = len(next(iter(arrays.values())))
-    return run_batched(fn, arrays, bucket_size(n, tuple(buckets)))
+    big = buckets[-1]
+    full = n // big * big
+    if full == n or full == 0:
+        return run_batched(fn, arrays, bucket_size(n, buckets) if full == 0 else big)
+    head = run_batched(fn, {k: v[:full] for k, v in arrays.items()}, big)
+    tail = run_batched(fn, {k: v[full:] for k, v in arrays.items()}, bucket_size(n - full, buckets))
+    return np.concatenate([head, tail], 0)
