@@ -26,6 +26,16 @@ class LinkPattern:
         occ = np.asarray(spec.occupied, float)
         self.At = _interp_matrix(r.astype(float), np.arange(spec.n_sym, dtype=float), "linear").astype(np.float32)
         self.AfT = _interp_matrix(occ[c], occ, "linear").T.astype(np.float32)
+        self._At_c, self._AfT_c = self.At.astype(np.complex64), self.AfT.astype(np.complex64)
+
+    def interp(self, ls: np.ndarray) -> np.ndarray:
+        """LS + linear interpolation [N, S, K] of pilot LS [N, rows, carriers]: two plain matrix
+        products over all links (numpy's per-link stacked products cost ~10x more)."""
+        N, nr, nc = ls.shape
+        T = ls.astype(np.complex64).reshape(N * nr, nc) @ self._AfT_c  # [N*nr, K]
+        K = T.shape[1]
+        T = T.reshape(N, nr, K).transpose(1, 0, 2).reshape(nr, N * K)
+        return np.ascontiguousarray((self._At_c @ T).reshape(-1, N, K).transpose(1, 0, 2))
 
 
 class Conditioner:
@@ -58,7 +68,7 @@ class Conditioner:
         nv = np.broadcast_to(np.asarray(noise_var, float), (N,))
         post = self.post.posterior(ls, nv, pat.bank)
         mean, std = post["mean"], np.sqrt(post["var"]).astype(np.float32)
-        interp = (pat.At @ ls.astype(np.complex64) @ pat.AfT).astype(np.complex64)
+        interp = pat.interp(ls)
         zf = np.zeros((N, S, K), np.complex64)
         zf[:, pat.bank.rows[:, None], pat.bank.cols[None, :]] = ls
         cond = np.empty((N, 8, S, K), np.float32)

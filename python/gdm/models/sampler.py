@@ -66,8 +66,10 @@ def deterministic(denoise: Denoise, f: dict, steps: np.ndarray | int, end_ratio:
             out[idx] = to_planes(f["mean"][idx])
             continue
         sig = sigma_grid(f["sigma_start"][idx], s_mean(f)[idx] * end_ratio, int(n))
-        cond, glob = f["cond"][idx], f["glob"][idx].copy()
-        x = to_planes(f["interp"][idx])
+        every = idx.size == N  # one step count for all links (the default): no copies
+        cond = f["cond"] if every else f["cond"][idx]
+        glob = f["glob"].copy() if every else f["glob"][idx]
+        x = to_planes(f["interp"] if every else f["interp"][idx])
         for i in range(int(n)):
             glob[:, START_FLAG] = 1.0 if i == 0 else 0.0  # only the first state is LS/interp
             D = denoise(x, sig[:, i], cond, glob)
