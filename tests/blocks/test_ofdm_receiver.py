@@ -185,10 +185,14 @@ def test_workers_publish_in_frame_order_even_when_a_later_batch_finishes_first(m
     assert _payloads(pdus) == {i: random_payload(i, N_BYTES) for i in range(n)}
 
 
-def test_auto_workers_follow_the_estimator():
+def test_auto_workers_follow_the_estimator_and_streams():
     for method, want in (("ls_interp", 1), ("diffusion", 2)):
         tb, rx, _, _ = _run(_stream(2), method=method)
         tb.run()
         assert rx.workers == want, method
+    rx = gdm.ofdm_receiver("nr72", 2, 2)
+    rx.start()
+    assert rx.workers == 2
+    rx.stop()
     with pytest.raises(ValueError, match="workers must be >= 0"):
         gdm.ofdm_receiver("nr72", 2, 1, workers=-1)

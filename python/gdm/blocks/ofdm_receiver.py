@@ -28,8 +28,8 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
     of every frame's tags; this block runs the same cores on batches of ``batch_frames`` frames
     (and what has arrived as soon as it has caught up with a live source; a finite
     stream's last partial batch at stop); while backlogged, sync runs in the block's thread and
-    the rest of the chain on ``workers`` threads (0: two for the diffusion and bank estimators,
-    one otherwise, chosen at start), one batch each, publishing in frame order. Same estimator methods and options as
+    the rest of the chain on ``workers`` threads (0: two for the diffusion and bank estimators
+    and for two tx streams, one otherwise, chosen at start), one batch each, publishing in frame order. Same estimator methods and options as
     channel_estimator (``set_method`` while running), same equalizers as mimo_equalizer, same
     messages as frame_decoder (``pdus``, ``frames``) and channel_estimator (``csi``); a frame whose
     estimate was replaced by the fallback says so in its ``frames`` report (``est_fallback``).
@@ -114,10 +114,10 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
             self._inflight.popleft().result()
 
     def start(self):
-        # auto: a second worker pays where the estimator dominates (measured, 1x2 diffusion: wall
-        # 2.25 -> 1.43 ms per frame); with a cheap one it only adds GIL contention (1x2 LS:
-        # 0.66 -> 0.75 ms per frame)
-        self.workers = self._workers_opt or (2 if self.method in HEAVY_METHODS else 1)
+        # auto: a second worker pays where the chain after sync dominates (measured: 1x2
+        # diffusion wall 2.25 -> 1.43 ms per frame; 2x2 LS, two streams to equalize and decode,
+        # 1.70 -> 1.32); with a light one it only adds GIL contention (1x2 LS: 0.66 -> 0.75)
+        self.workers = self._workers_opt or (2 if self.method in HEAVY_METHODS or self.n_tx > 1 else 1)
         self._worker = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="gdm_ofdm_receiver")
         self._last_published = None
         return True
