@@ -44,12 +44,14 @@ class FrameReports:
             meta["payload_sha256"] = hashlib.sha256(d.payload).digest()
             self.message_port_pub(pmt.intern("pdus"), pdu({k: v for k, v in meta.items() if v is not None},
                                                             d.payload))
-        if subscribed(self, "frames"):
-            self._report({**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)})
+        self._report(meta, d)
 
-    def _report(self, meta):
+    def _report(self, meta, d=None):
+        """The ``frames`` message (with the decoded bits of ``d``), built only when subscribed."""
         if not subscribed(self, "frames"):
             return
+        if d is not None:
+            meta = {**meta, "bits": np.packbits(d.bits), "raw_bits": np.packbits(d.raw_bits)}
         self.message_port_pub(pmt.intern("frames"), to_pmt({k: v for k, v in meta.items() if v is not None}))
 
     def _log_counters(self, who: str) -> None:

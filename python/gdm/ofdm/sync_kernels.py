@@ -47,8 +47,6 @@ def _sc_metric(r, i0, n, L, M, P):
                 e2 += x2.real * x2.real + x2.imag * x2.imag - (x1.real * x1.real + x1.imag * x1.imag)
 
 
-sc_metric = njit(cache=True, nogil=True)(_sc_metric) if njit is not None else None
-
 
 def _fine_xcorr(buf, lo, W, q, C):
     """C[k, j] = sum over antennas of |sum_f buf[a, lo[k] + j + f] q[k, f]|^2 for j < W: the
@@ -85,10 +83,9 @@ def _fine_xcorr(buf, lo, W, q, C):
 def _cp_corr(buf, first, n_sym, sym_len, fft_len, h, cp, out):
     """out[k] = sum over antennas, symbols and n in [h, cp) of conj(x[s + n]) x[s + n + fft_len],
     s = first[k] + symbol * sym_len: the cyclic prefix against the symbol tail."""
-    n_rx = buf.shape[0]
+    n_rx, n = buf.shape
     for k in range(first.size):
         acc = 0j
-        n = buf.shape[1]
         for a in range(n_rx):
             for s in range(n_sym):
                 b = first[k] + s * sym_len
@@ -119,13 +116,6 @@ def _bodies(buf, start, off, backoff, e_sym, e_n, out):
                     out[a, k, s, m] = v if m % 2 == 0 else -v
 
 
-if njit is not None:
-    fine_xcorr = njit(cache=True, nogil=True)(_fine_xcorr)
-    cp_corr = njit(cache=True, nogil=True)(_cp_corr)
-    bodies = njit(cache=True, nogil=True)(_bodies)
-else:  # pragma: no cover
-    fine_xcorr = cp_corr = bodies = None
-
 
 def _store_checked(src, dst, bad, max_abs):
     """dst[i] = src[i], or 0 where src[i] is not finite or |src[i]| >= max_abs (then bad[i] =
@@ -141,8 +131,6 @@ def _store_checked(src, dst, bad, max_abs):
             dst[i] = 0
             bad[i] = True
 
-
-store_checked = njit(cache=True, nogil=True)(_store_checked) if njit is not None else None
 
 
 def _coarse_pass(buf, rel_pos, expect, L, sym_len, frame_len, cp_len, chunk, threshold,
@@ -161,7 +149,7 @@ def _coarse_pass(buf, rel_pos, expect, L, sym_len, frame_len, cp_len, chunk, thr
         expect = False
         if n <= 0:
             break
-        _sc_metric_c(buf, pos, n, L, Mw, Pw)
+        sc_metric(buf, pos, n, L, Mw, Pw)
         j = -1
         for i in range(n):
             if Mw[i] > threshold:
@@ -171,7 +159,7 @@ def _coarse_pass(buf, rel_pos, expect, L, sym_len, frame_len, cp_len, chunk, thr
             pos += n
             continue
         d0 = pos + j
-        _sc_metric_c(buf, d0, sym_len, L, Mw, Pw)
+        sc_metric(buf, d0, sym_len, L, Mw, Pw)
         m = 0
         for i in range(1, sym_len):
             if Mw[i] > Mw[m]:
@@ -196,7 +184,11 @@ def _coarse_pass(buf, rel_pos, expect, L, sym_len, frame_len, cp_len, chunk, thr
 
 
 if njit is not None:
-    _sc_metric_c = sc_metric
-    coarse_pass = njit(cache=True, nogil=True)(_coarse_pass)
+    sc_metric = njit(cache=True, nogil=True)(_sc_metric)
+    fine_xcorr = njit(cache=True, nogil=True)(_fine_xcorr)
+    cp_corr = njit(cache=True, nogil=True)(_cp_corr)
+    bodies = njit(cache=True, nogil=True)(_bodies)
+    store_checked = njit(cache=True, nogil=True)(_store_checked)
+    coarse_pass = njit(cache=True, nogil=True)(_coarse_pass)  # calls sc_metric
 else:  # pragma: no cover
-    coarse_pass = None
+    sc_metric = fine_xcorr = cp_corr = bodies = store_checked = coarse_pass = None
