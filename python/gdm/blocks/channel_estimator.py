@@ -43,7 +43,10 @@ class EstimatorMethods(MethodCores):
         opts = dict(self.options.get(method, {}))
         if method == "genie":
             opts.setdefault("config", self.config)
-        return estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
+        est = estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
+        if hasattr(est, "warm_up"):  # lazy loads and first-shape setups now, not on the first frames
+            est.warm_up()
+        return est
 
     def _publish_csi(self, index: int, H) -> None:
         self.message_port_pub(pmt.intern("csi"), to_pmt({"index": int(index), "method": self.method, "H": H}))
