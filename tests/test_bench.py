@@ -20,6 +20,10 @@ def test_bench_times_both_receivers_beside_stock(capsys):
     assert rows[1]["payload_bytes_at_sink"] > 0
     assert rows[0]["cpu_ms_per_frame"] > 0
     assert all(len(r["runs_samples_per_s"]) == 2 for r in rows)  # --repeat: every run listed
+    for r in rows[1:]:  # each timed run paired with a stock run in the same process
+        assert len(r["runs_ratio_to_stock"]) == len(r["runs_stock_samples_per_s"]) == 2
+        assert min(r["runs_ratio_to_stock"]) <= r["ratio_to_stock"] <= max(r["runs_ratio_to_stock"])
+        assert r["ratio_to_stock_row"] > 0
     assert "latency_ms_p50" in rows[1] and "one-block" in cap.err
 
 

@@ -215,7 +215,7 @@ class _Pattern:
         # every eigenvalue would cost more than the rest of the posterior together. Columns are
         # filled on first use (a receiver meets a narrow range of noise levels).
         self._lnv = np.linspace(np.log(1e-7), np.log(1e4), 1101)
-        self._logdet = np.zeros((*self.lam.shape[:2], self._lnv.size))  # [T, F, G]
+        self._logdet = np.zeros((self._lnv.size, *self.lam.shape[:2]))  # [G, T, F]: a row per level
         self._have = np.zeros(self._lnv.size, bool)
         # the compiled posterior (bank_kernels) needs one time basis for all hypotheses
         self.trunc = Truncated(self.lf, self.Uf, self.Af) if self.shared_t else None
@@ -235,10 +235,11 @@ class _Pattern:
         if need.size:
             lam = self.lam.reshape(*self.lam.shape[:2], -1).astype(float)
             for g in need:
-                self._logdet[..., g] = np.log(lam + np.exp(self._lnv[g])).sum(-1)
+                self._logdet[g] = np.log(lam + np.exp(self._lnv[g])).sum(-1)
             self._have[need] = True
-        f = (pos - i)[None, None]
-        return np.moveaxis((1 - f) * self._logdet[..., i] + f * self._logdet[..., i + 1], -1, 0)  # [N, T, F]
+        f = (pos - i)[:, None, None]
+        lo = self._logdet[i]  # [N, T, F], contiguous
+        return lo + f * (self._logdet[i + 1] - lo)
 
 
 class MixturePosterior:
