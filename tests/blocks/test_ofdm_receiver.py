@@ -185,6 +185,32 @@ def test_workers_publish_in_frame_order_even_when_a_later_batch_finishes_first(m
     assert _payloads(pdus) == {i: random_payload(i, N_BYTES) for i in range(n)}
 
 
+def test_the_tail_of_a_finite_stream_is_shared_by_the_workers(monkeypatch):
+    # The frames left at stop (a partial batch and the final frame) are decoded on both
+    # workers, after the batches in flight, and still published in frame order.
+    import threading
+
+    from gnuradio.gdm.blocks import ofdm_receiver as mod
+
+    real, calls, lock = mod.receive, [], threading.Lock()
+
+    def record(frames, *a, **k):
+        with lock:
+            calls.append((threading.current_thread().name, [f.index for f in frames]))
+        return real(frames, *a, **k)
+
+    monkeypatch.setattr(mod, "receive", record)
+    monkeypatch.setattr(mod, "IDLE_S", 1e9)  # never "keeping up with a live source", even on a loaded machine
+    n = 23
+    tb, rx, pdus, frames = _run(_stream(n), method="ls_interp", batch_frames=200, workers=2)
+    tb.run()
+    assert rx.stats()["at_stop"] == n  # no batch of 200 frames filled: all decoded at stop
+    assert all(name.startswith("gdm_ofdm_receiver") for name, _ in calls)
+    assert sorted(idx for _, idx in calls) == [list(range(12)), list(range(12, n))]
+    assert [pmt.to_python(m)["index"] for m in _messages(frames)] == list(range(n))
+    assert _payloads(pdus) == {i: random_payload(i, N_BYTES) for i in range(n)}
+
+
 def test_auto_workers_follow_the_estimator_and_streams():
     for method, want in (("ls_interp", 1), ("diffusion", 2)):
         tb, rx, _, _ = _run(_stream(2), method=method)

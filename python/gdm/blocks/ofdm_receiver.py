@@ -64,6 +64,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         self._inflight: collections.deque = collections.deque()
         self._last_published = None  # Event: the newest batch on the workers is published
         self._returned = time.monotonic()
+        self._busy_at_return = False
         self.frames_at_stop = 0
         self._init_reports()
         self.message_port_register_out(pmt.intern("csi"))
@@ -87,8 +88,12 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         # was for the GIL (a worker in Python code holds it up to the 5 ms switch interval), the
         # block is behind, and decoding here would stall the pipeline (measured: 1x2 diffusion
         # fell back to decoding 3-frame batches in this thread, no overlap left).
+        # Nor when a batch was still on a worker at the last return: its end (publishing,
+        # holding the GIL) can hold this thread back past IDLE_S with input waiting (measured,
+        # 1x2 LS from a file: a fifth of the batches decoded here, the worker idle meanwhile).
         self._inflight_trim()
-        waited = time.monotonic() - self._returned > IDLE_S and not self._inflight
+        waited = (time.monotonic() - self._returned > IDLE_S and not self._inflight
+                  and not self._busy_at_return)
         if self._pending >= self._target or waited:
             self._pending = 0
             self._target = min(self._batch, 2 * self._target)
@@ -108,6 +113,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
                 self._inflight.append(self._worker.submit(self._process, frames, self._last_published, done))
                 self._last_published = done
         self._returned = time.monotonic()
+        self._busy_at_return = bool(self._inflight)
         return n
 
     def _inflight_trim(self) -> None:
@@ -127,6 +133,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
         # diffusion, 400 frames: the first worker batch began 24 ms into a 460 ms run)
         self._target = max(self.spec.frame_len, self._batch // 4)
         self._returned = time.monotonic()  # the time before start is not a wait for input
+        self._busy_at_return = False
         return True
 
     def _process(self, frames, after: threading.Event | None = None, done: threading.Event | None = None) -> None:
