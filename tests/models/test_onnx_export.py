@@ -31,3 +31,19 @@ def test_metadata_describes_frame_shapes_and_training():
     assert meta["gdm_kind"] == "estimator"
     assert FrameSpec.from_json(meta["frame_spec"]).n_occ == 72
     assert json.loads(meta["inputs"])["x"] == ["B", 2, 14, 72]
+
+
+def test_bank_top_sets_the_inference_conditioning(tmp_path):
+    import pytest
+
+    from gnuradio.gdm.models.export import export_onnx
+    from gnuradio.gdm.models.train import model_from_checkpoint
+
+    ck, _ = tiny_model()
+    trained = model_from_checkpoint(ck)[1].bank_top
+    bank = json.loads(read_metadata(export_onnx(ck, tmp_path / "t.onnx", bank_top=trained // 2))["conditioning"])["bank"]
+    assert (bank["top"], bank["top_trained"]) == (trained // 2, trained)
+    bank = json.loads(read_metadata(export_onnx(ck, tmp_path / "d.onnx"))["conditioning"])["bank"]
+    assert bank["top"] == bank["top_trained"] == trained  # default: as trained
+    with pytest.raises(ValueError, match="bank_top must be in"):
+        export_onnx(ck, tmp_path / "x.onnx", bank_top=trained + 1)

@@ -27,9 +27,11 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
     contending for Python's GIL, a copy through a GNU Radio buffer and a dict<->PMT conversion
     of every frame's tags; this block runs the same cores on batches of ``batch_frames`` frames
     (and what has arrived as soon as it has caught up with a live source; a finite
-    stream's last partial batch at stop); while backlogged, sync runs in the block's thread and
-    the rest of the chain on ``workers`` threads (0: two for the diffusion and bank estimators
-    and for two tx streams, one otherwise, chosen at start), one batch each, publishing in frame order. Same estimator methods and options as
+    stream's last partial batch at stop, shared among the workers); while backlogged, sync runs
+    in the block's thread and the rest of the chain on ``workers`` threads (0: two for the
+    diffusion and bank estimators and for two tx streams, one otherwise, chosen at start), one
+    batch each (the first batches after start smaller, so the workers start sooner),
+    publishing in frame order. Same estimator methods and options as
     channel_estimator (``set_method`` while running), same equalizers as mimo_equalizer, same
     messages as frame_decoder (``pdus``, ``frames``) and channel_estimator (``csi``); a frame whose
     estimate was replaced by the fallback says so in its ``frames`` report (``est_fallback``).

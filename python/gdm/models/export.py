@@ -31,8 +31,13 @@ def example_inputs(spec, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, .
 
 
 def model_metadata(cfg: TrainConfig, net: torch.nn.Module, heldout: dict | None = None,
-                   command: str | None = None) -> dict[str, str]:
+                   command: str | None = None, bank_top: int | None = None) -> dict[str, str]:
+    """``bank_top``: mixture components of the conditioning at inference (default: as trained);
+    fewer cost less CPU per link, at an NMSE cost the model card has to show."""
     spec = cfg.spec().replace(n_tx=1)
+    top = cfg.bank_top if bank_top is None else int(bank_top)
+    if not 1 <= top <= cfg.bank_top:
+        raise ValueError(f"bank_top must be in [1, {cfg.bank_top}] (the training conditioning's), got {bank_top}")
     S, K = spec.n_sym, spec.n_occ
     grid = cfg.bank_grid()
     meta = {
@@ -59,7 +64,7 @@ def model_metadata(cfg: TrainConfig, net: torch.nn.Module, heldout: dict | None 
                         "start flag (1: x is the LS/interp start point)"],
             "bank": {"profiles": list(grid.profiles), "delay_spread": list(grid.delay_spread),
                      "n_ds": grid.n_ds, "doppler": list(grid.doppler), "n_fd": grid.n_fd,
-                     "top": cfg.bank_top}}),
+                     "top": top, "top_trained": cfg.bank_top}}),
         "training_profiles": json.dumps(list(cfg.profiles)),
         "training_delay_spread_s": json.dumps(list(cfg.delay_spread)),
         "training_doppler_hz": json.dumps(list(cfg.doppler)),
@@ -85,10 +90,10 @@ def provenance(cfg, net, command: str | None, dataset: str) -> dict[str, str]:
 
 
 def export_onnx(checkpoint, path, heldout: dict | None = None, command: str | None = None,
-                check: bool = True) -> Path:
+                check: bool = True, bank_top: int | None = None) -> Path:
     """Checkpoint (path or loaded dict) -> ONNX file at ``path`` (EMA weights). Returns the path."""
     net, cfg = model_from_checkpoint(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
-    return write_onnx(net, example_inputs(cfg.spec()), path, model_metadata(cfg, net, heldout, command),
+    return write_onnx(net, example_inputs(cfg.spec()), path, model_metadata(cfg, net, heldout, command, bank_top),
                       INPUTS, OUTPUT, check)
 
 
@@ -145,7 +150,7 @@ def torch_ort_max_diff(net, args, path, inputs, output: str) -> float:
 
 def main(argv=None) -> None:
     """``python -m gnuradio.gdm.models.export --checkpoint C --out onnx_models/x.onnx
-    [--heldout rows.json] [--command "..."]``: export, check parity, update SHA256SUMS."""
+    [--heldout rows.json] [--command "..."] [--bank-top N]``: export, check parity, update SHA256SUMS."""
     import argparse
 
     from ..runtime.checksums import SUMS_NAME, read_sums, sha256_file
@@ -156,6 +161,8 @@ def main(argv=None) -> None:
     p.add_argument("--heldout", default=None, help="JSON rows from models.evaluate (embedded as metadata)")
     p.add_argument("--command", default=None, help="training command to record")
     p.add_argument("--no-sums", action="store_true", help="do not update SHA256SUMS beside the file")
+    p.add_argument("--bank-top", type=int, default=None,
+                   help="mixture components of the conditioning at inference (default: as trained)")
     a = p.parse_args(argv)
     heldout = None
     if a.heldout:
@@ -163,7 +170,7 @@ def main(argv=None) -> None:
         heldout = {}
         for r in rows:
             heldout.setdefault(r["scenario"], {}).setdefault(r["estimator"], {})[f"{r['snr_db']:g}"] = r["value"]
-    path = export_onnx(a.checkpoint, a.out, heldout, a.command)
+    path = export_onnx(a.checkpoint, a.out, heldout, a.command, bank_top=a.bank_top)
     err = parity(a.checkpoint, path)
     print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB), onnxruntime vs torch max |diff| {err:.2e}")
     if err > 1e-4:
