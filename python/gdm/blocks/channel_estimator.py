@@ -16,6 +16,14 @@ FALLBACK_TAG = pmt.intern("gdm_est_fallback")
 SWITCH_TAG = pmt.intern("gdm_model_switch")
 
 
+def _warmed(est):
+    """``est`` after its ``warm_up()`` where it has one: lazy loads and first-shape setups happen
+    when the estimator is built, not on the first frames it estimates."""
+    if hasattr(est, "warm_up"):
+        est.warm_up()
+    return est
+
+
 class EstimatorMethods(MethodCores):
     """A block's channel estimator by name (``estimation.names()``), switchable while running,
     with the options of each method and the fallback that keeps every frame estimated. Needs
@@ -43,10 +51,7 @@ class EstimatorMethods(MethodCores):
         opts = dict(self.options.get(method, {}))
         if method == "genie":
             opts.setdefault("config", self.config)
-        est = estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts)
-        if hasattr(est, "warm_up"):  # lazy loads and first-shape setups now, not on the first frames
-            est.warm_up()
-        return est
+        return _warmed(estimation.make(method, self.spec, self.n_rx, self.n_tx, **opts))
 
     def _publish_csi(self, index: int, H) -> None:
         self.message_port_pub(pmt.intern("csi"), to_pmt({"index": int(index), "method": self.method, "H": H}))
@@ -128,7 +133,7 @@ class channel_estimator(EstimatorMethods, gr.sync_block):
     def _adapted_estimator(self, path):
         opts = dict(self.options.get("diffusion", {}))
         opts["model"] = str(path)
-        return estimation.make("diffusion", self.spec, self.n_rx, self.n_tx, **opts)
+        return _warmed(estimation.make("diffusion", self.spec, self.n_rx, self.n_tx, **opts))  # in the adapter's thread
 
     def work(self, input_items, output_items):
         S, F, spec = self.spec.n_sym, self.spec.fft_len, self.spec
