@@ -111,12 +111,16 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
             if waited:
                 self._process(frames)
             elif frames:
-                done = threading.Event()
-                self._inflight.append(self._worker.submit(self._process, frames, self._last_published, done))
-                self._last_published = done
+                self._submit(frames)
         self._returned = time.monotonic()
         self._busy_at_return = bool(self._inflight)
         return n
+
+    def _submit(self, frames) -> None:
+        """A batch to the workers, published after the one submitted before it."""
+        done = threading.Event()
+        self._inflight.append(self._worker.submit(self._process, frames, self._last_published, done))
+        self._last_published = done
 
     def _inflight_trim(self) -> None:
         """Forget finished batches at the head (their exceptions are raised here)."""
@@ -174,9 +178,7 @@ class ofdm_receiver(EstimatorMethods, FrameReports, gr.sync_block):
             log.info("ofdm_receiver: %d frame(s) at the end of the stream decoded at stop", len(late))
         k = -(-len(late) // self.workers)
         for i in range(0, len(late), k or 1):
-            done = threading.Event()
-            self._inflight.append(self._worker.submit(self._process, late[i:i + k], self._last_published, done))
-            self._last_published = done
+            self._submit(late[i:i + k])
         while self._inflight:
             self._inflight.popleft().result()
         self._worker.shutdown()

@@ -47,7 +47,6 @@ def _sc_metric(r, i0, n, L, M, P):
                 e2 += x2.real * x2.real + x2.imag * x2.imag - (x1.real * x1.real + x1.imag * x1.imag)
 
 
-
 def _fine_xcorr(buf, lo, W, q, C):
     """C[k, j] = sum over antennas of |sum_f buf[a, lo[k] + j + f] q[k, f]|^2 for j < W: the
     preamble-body correlation at every candidate start (q: the conjugate body with frame k's
@@ -116,7 +115,6 @@ def _bodies(buf, start, off, backoff, e_sym, e_n, out):
                     out[a, k, s, m] = v if m % 2 == 0 else -v
 
 
-
 def _store_checked(src, dst, bad, max_abs):
     """dst[i] = src[i], or 0 where src[i] is not finite or |src[i]| >= max_abs (then bad[i] =
     True; bad is OR-ed over antennas): the synchronizer's input check and copy in one pass."""
@@ -130,7 +128,6 @@ def _store_checked(src, dst, bad, max_abs):
         else:
             dst[i] = 0
             bad[i] = True
-
 
 
 def _coarse_pass(buf, rel_pos, expect, L, sym_len, frame_len, cp_len, chunk, threshold,
